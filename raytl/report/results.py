@@ -1,0 +1,164 @@
+"""One table of a run's trials, read from the `trials/<trial_id>/summary.json` files the search writes.
+
+Malformed input policy: the search writes every summary.json atomically (write, then rename), so a file that
+cannot be parsed or breaks the contract is really broken, never "caught mid-write". Skipping it would silently
+drop a trial and could change which intermediate task wins, so `load_results` raises `InputError` naming the
+file. A trial directory that has no summary.json yet (the trial has just started) is skipped: that is normal
+while a run is live.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from raytl.errors import InputError
+
+STATUSES = ("running", "completed", "stopped", "diverged", "failed")
+BASELINE = "none"
+ID_COLUMNS = [
+    "trial_id", "status", "model", "model_params", "intermediate", "intermediate_group",
+    "lr_intermediate", "lr_target", "seed", "step", "objective",
+]
+SCORE_PREFIX = "score:"
+_CONFIG_KEYS = ("model", "intermediate", "lr_intermediate", "lr_target", "seed")
+
+
+def load_results(run_dir: str | Path) -> pd.DataFrame:
+    """Read every trial summary of a run (finished or live) into one row per trial.
+
+    Columns: `ID_COLUMNS`, then `score:{target}` (XTREME task score), then `{target}:{lang}:{metric}`.
+    A target or language a trial has not evaluated yet is NaN.
+
+    >>> df = load_results("runs/2024-xl")          # doctest: +SKIP
+    >>> df.loc[df.status == "completed", ["model", "intermediate", "score:xnli"]]  # doctest: +SKIP
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: run directory not found")
+    trials_dir = run_dir / "trials"
+    paths = sorted(trials_dir.glob("*/summary.json")) if trials_dir.is_dir() else []
+    rows = [_flatten(_read_summary(path)) for path in paths]
+    df = pd.DataFrame(rows)
+    for column in ID_COLUMNS:
+        if column not in df.columns:
+            df[column] = pd.Series(dtype=object if column in ("trial_id", "status") else float)
+    scores = sorted(c for c in df.columns if c.startswith(SCORE_PREFIX))
+    languages = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in scores)
+    return df[ID_COLUMNS + scores + languages].reset_index(drop=True)
+
+
+def write_results(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write the trial table as `results.csv` and `results.parquet` in `out_dir`; return both paths.
+
+    >>> write_results(load_results("runs/r1"), "runs/r1/report")   # doctest: +SKIP
+    (PosixPath('runs/r1/report/results.csv'), PosixPath('runs/r1/report/results.parquet'))
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = out_dir / "results.csv", out_dir / "results.parquet"
+    df.to_csv(csv_path, index=False)
+    df.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+def target_names(df: pd.DataFrame) -> list[str]:
+    """The targets that have a task-score column, in column order.
+
+    >>> target_names(pd.DataFrame(columns=["trial_id", "score:xnli", "score:xquad"]))
+    ['xnli', 'xquad']
+    """
+    return [c[len(SCORE_PREFIX):] for c in df.columns if c.startswith(SCORE_PREFIX)]
+
+
+def language_columns(df: pd.DataFrame, target: str) -> dict[str, dict[str, str]]:
+    """Map language -> metric -> column name for one target.
+
+    >>> language_columns(pd.DataFrame(columns=["xnli:de:accuracy"]), "xnli")
+    {'de': {'accuracy': 'xnli:de:accuracy'}}
+    """
+    out: dict[str, dict[str, str]] = {}
+    for column in df.columns:
+        parts = column.split(":")
+        if len(parts) == 3 and parts[0] == target:
+            out.setdefault(parts[1], {})[parts[2]] = column
+    return out
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot read trial summary: {err}") from err
+    _validate(summary, path)
+    return summary
+
+
+def _validate(summary: Any, path: Path) -> None:
+    if not isinstance(summary, dict):
+        raise InputError(f"{path}: a trial summary must be a JSON object")
+    missing = [k for k in ("trial_id", "status", "config", "model_params", "intermediate_group", "step",
+                           "objective", "targets") if k not in summary]
+    if missing:
+        raise InputError(f"{path}: missing key(s) {', '.join(missing)}")
+    if summary["trial_id"] != path.parent.name:
+        raise InputError(f"{path}: trial_id {summary['trial_id']!r} does not match its directory name")
+    if summary["status"] not in STATUSES:
+        raise InputError(f"{path}: status {summary['status']!r}; allowed: {', '.join(STATUSES)}")
+    config = summary["config"]
+    if not isinstance(config, dict) or any(k not in config for k in _CONFIG_KEYS):
+        raise InputError(f"{path}: config must hold {', '.join(_CONFIG_KEYS)}")
+    for key in ("model_params", "step"):
+        _number(summary[key], path, key)
+    _number(summary["objective"], path, "objective", nullable=True)
+    if not isinstance(summary["targets"], dict):
+        raise InputError(f"{path}: targets must be an object keyed by target name")
+    for target, result in summary["targets"].items():
+        _validate_target(result, path, target)
+
+
+def _validate_target(result: Any, path: Path, target: str) -> None:
+    where = f"targets.{target}"
+    if not isinstance(result, dict) or "score" not in result or not isinstance(result.get("languages"), dict):
+        raise InputError(f"{path}: {where} must hold 'score' and a 'languages' object")
+    _number(result["score"], path, f"{where}.score", nullable=True)
+    for lang, metrics in result["languages"].items():
+        if not isinstance(metrics, dict):
+            raise InputError(f"{path}: {where}.languages.{lang} must map metric names to numbers")
+        for metric, value in metrics.items():
+            _number(value, path, f"{where}.languages.{lang}.{metric}")
+
+
+def _number(value: Any, path: Path, key: str, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{path}: {key} must be a number, got {value!r}")
+
+
+def _flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
+    config = summary["config"]
+    row: dict[str, Any] = {
+        "trial_id": summary["trial_id"],
+        "status": summary["status"],
+        **{key: config[key] for key in _CONFIG_KEYS},
+        "model_params": summary["model_params"],
+        "intermediate_group": summary["intermediate_group"],
+        "step": summary["step"],
+        "objective": _float(summary["objective"]),
+    }
+    for target, result in summary["targets"].items():
+        row[f"{SCORE_PREFIX}{target}"] = _float(result["score"])
+        for lang, metrics in result["languages"].items():
+            for metric, value in metrics.items():
+                row[f"{target}:{lang}:{metric}"] = float(value)
+    return row
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,107 @@
+"""Which trials a report compares, and the per-language value it reads from each.
+
+Selection rule (every table of the report uses it): only `completed` trials count (a running or stopped
+trial has scores from an earlier step or for fewer targets, a diverged or failed one has none worth
+comparing); among them, the trial with the highest objective per (model, intermediate, seed) represents that
+seed, so the learning rates are chosen the way the search itself chooses them. Seeds are then averaged
+unweighted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from raytl.report.results import BASELINE, language_columns, target_names
+
+SELECTION_RULE = (
+    "Only completed trials; per (model, intermediate task, seed) the trial with the highest objective "
+    "(learning rates chosen as the search chooses them); means and sample standard deviations are "
+    "unweighted over seeds."
+)
+GROUP_KEYS = ["model", "intermediate", "seed"]
+
+
+def select_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """The completed trial with the highest objective per (model, intermediate, seed).
+
+    >>> df = pd.DataFrame({"status": ["completed", "completed", "running"], "model": ["large"] * 3,
+    ...                    "intermediate": ["mnli"] * 3, "seed": [0, 0, 0], "objective": [70.0, 72.0, 90.0]})
+    >>> select_trials(df).objective.tolist()
+    [72.0]
+    """
+    done = df[(df["status"] == "completed") & df["objective"].notna()]
+    if done.empty:
+        return done.copy()
+    ranked = done.sort_values("objective", ascending=False, kind="stable")
+    best = ranked.groupby(GROUP_KEYS, sort=False).head(1)
+    return best.sort_values(GROUP_KEYS, kind="stable").reset_index(drop=True)
+
+
+def model_order(df: pd.DataFrame) -> list[str]:
+    """Model names from smallest to largest parameter count.
+
+    >>> model_order(pd.DataFrame({"model": ["large", "base"], "model_params": [5.6e8, 2.7e8]}))
+    ['base', 'large']
+    """
+    sizes = df.groupby("model")["model_params"].max().sort_values(kind="stable")
+    return [str(m) for m in sizes.index]
+
+
+def intermediate_order(df: pd.DataFrame) -> list[str]:
+    """Intermediate tasks sorted by complexity group then name, the `none` baseline excluded.
+
+    >>> intermediate_order(pd.DataFrame({"intermediate": ["sst2", "none", "mnli"],
+    ...                                  "intermediate_group": ["simple", "baseline", "simple"]}))
+    ['mnli', 'sst2']
+    """
+    pairs = df.loc[df["intermediate"] != BASELINE, ["intermediate_group", "intermediate"]].drop_duplicates()
+    return [str(t) for t in pairs.sort_values(["intermediate_group", "intermediate"])["intermediate"]]
+
+
+def language_value(metrics: dict[str, float]) -> float:
+    """One language's score on the target's task-score scale: (EM+F1)/2 for QA, else F1, else accuracy.
+
+    >>> language_value({"exact_match": 60.0, "f1": 80.0})
+    70.0
+    """
+    if "exact_match" in metrics and "f1" in metrics:
+        return (metrics["exact_match"] + metrics["f1"]) / 2
+    for name in ("f1", "accuracy"):
+        if name in metrics:
+            return metrics[name]
+    return math.nan
+
+
+def language_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """Long table of per-language values: one row per (trial, target, language) that has been evaluated.
+
+    Columns: trial_id, model, intermediate, seed, target, language, value (see `language_value`).
+
+    >>> df = pd.DataFrame({"trial_id": ["t"], "model": ["large"], "intermediate": ["none"], "seed": [0],
+    ...                    "score:xnli": [80.0], "xnli:de:accuracy": [79.0]})
+    >>> language_scores(df)[["target", "language", "value"]].values.tolist()
+    [['xnli', 'de', 79.0]]
+    """
+    keys = ["trial_id", "model", "intermediate", "seed"]
+    parts = []
+    for target in target_names(df):
+        for lang, metrics in language_columns(df, target).items():
+            part = df[keys].copy()
+            part["target"], part["language"] = target, lang
+            part["value"] = _language_series(df, metrics)
+            parts.append(part[part["value"].notna()])
+    if not parts:
+        return pd.DataFrame(columns=[*keys, "target", "language", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _language_series(df: pd.DataFrame, metrics: dict[str, str]) -> pd.Series:
+    """`language_value` applied column-wise."""
+    if "exact_match" in metrics and "f1" in metrics:
+        return (df[metrics["exact_match"]] + df[metrics["f1"]]) / 2
+    for name in ("f1", "accuracy"):
+        if name in metrics:
+            return df[metrics[name]].astype(float)
+    return pd.Series(math.nan, index=df.index)
