@@ -1,0 +1,308 @@
+"""Where run directories, phase checkpoints and results live: a local path, file://, s3:// or gs://.
+
+Everything goes through pyarrow.fs, the layer Ray Train and Tune use for `storage_path`, so a URI that works
+here works there too (including query options such as `s3://bucket/runs?region=eu-west-1`).
+Credentials are never part of a URI: pyarrow reads them from the environment, the cloud config files or
+the instance's metadata service (IAM instance profile, GCP service account).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow.fs as pafs
+
+from raytl.errors import InputError
+
+CLOUD_SCHEMES = ("s3", "gs")
+SHARED_FS_ENV = "RAYTL_SHARED_FS"
+# errno values of link() on filesystems without hard links (some FUSE and SMB mounts).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+_ALLOWED = "a local directory, a file:// URI, or an s3:// or gs:// URI"
+
+
+def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
+    """Return the filesystem and the path inside it; local paths become absolute.
+
+    >>> resolve("runs/exp1")[1] == os.path.abspath("runs/exp1")
+    True
+    >>> resolve("s3://my-bucket/raytl-runs?region=us-west-2")[1]   # doctest: +SKIP
+    'my-bucket/raytl-runs'
+    """
+    if is_local(uri_or_path):
+        return pafs.LocalFileSystem(), _local_path(uri_or_path)
+    parts = urlsplit(uri_or_path)
+    if parts.scheme not in CLOUD_SCHEMES:
+        raise ValueError(f"unsupported scheme '{parts.scheme}://' in '{uri_or_path}'; allowed: {_ALLOWED}")
+    root = f"{parts.scheme}://{parts.netloc}" + (f"?{parts.query}" if parts.query else "")
+    return _cloud_filesystem(root), f"{parts.netloc}{parts.path}".rstrip("/")
+
+
+@functools.lru_cache(maxsize=16)
+def _cloud_filesystem(root: str) -> pafs.FileSystem:
+    # One filesystem per bucket: building an S3 filesystem without a region looks the region up over the
+    # network, which the checkpoint store would otherwise pay on every call.
+    return pafs.FileSystem.from_uri(root)[0]
+
+
+def is_local(uri: str) -> bool:
+    """True for plain paths and file:// URIs.
+
+    >>> is_local("/data/runs"), is_local("file:///data/runs"), is_local("s3://bucket/runs")
+    (True, True, False)
+    """
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _local_path(uri: str) -> str:
+    if not uri.startswith("file://"):
+        return os.path.abspath(os.path.expanduser(uri))
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(
+            f"'{uri}' names host '{parts.netloc}'; a file:// URI needs an absolute path: file:///..."
+        )
+    return os.path.abspath(parts.path)
+
+
+def check_writable(uri: str, *, key_path: str, file: str) -> None:
+    """Fail fast on a storage location the run could not write; creates a local directory if needed.
+
+    Cloud URIs are only checked for a supported scheme: reaching the bucket needs the cluster's credentials.
+
+    >>> check_writable("/tmp/raytl-doc", key_path="storage.path", file="space.yaml")
+    >>> check_writable("az://c/runs", key_path="storage.path", file="space.yaml")
+    Traceback (most recent call last):
+    raytl.errors.InputError: space.yaml: storage.path: unsupported scheme 'az://'; allowed: a local ...
+    """
+    if not is_local(uri):
+        scheme = urlsplit(uri).scheme
+        if scheme not in CLOUD_SCHEMES:
+            raise InputError(f"{file}: {key_path}: unsupported scheme '{scheme}://'; allowed: {_ALLOWED}")
+        return
+    try:
+        path = _local_path(uri)
+    except ValueError as exc:
+        raise InputError(f"{file}: {key_path}: {exc}; allowed: {_ALLOWED}") from exc
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".raytl-write-test-{uuid.uuid4().hex}")
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"{file}: {key_path}: cannot write to '{path}' ({reason}); allowed: a writable directory, "
+            "or an s3:// or gs:// URI"
+        ) from exc
+
+
+def check_multinode(uri: str, num_nodes: int, *, file: str, key_path: str, shared: bool = False) -> None:
+    """Refuse a node-local path when the Ray cluster has several nodes.
+
+    Trials on other nodes write checkpoints there, so it must be an object store or a filesystem mounted at
+    the same path on every node: declared with `shared=True` (storage.shared_filesystem: true) or by
+    listing its mount point in RAYTL_SHARED_FS (paths separated by ':').
+
+    >>> check_multinode("s3://bucket/runs", 4, file="space.yaml", key_path="storage.path")
+    >>> check_multinode("/mnt/nfs/runs", 4, file="space.yaml", key_path="storage.path", shared=True)
+    """
+    if num_nodes <= 1 or not is_local(uri) or shared:
+        return
+    path = Path(_local_path(uri))
+    if any(path.is_relative_to(mount) for mount in shared_mounts()):
+        return
+    raise InputError(
+        f"{file}: {key_path}: '{path}' is local to one machine but the Ray cluster has {num_nodes} nodes; "
+        f"allowed: an s3:// or gs:// URI, or a shared mount (set storage.shared_filesystem: true, or list "
+        f"its mount point in {SHARED_FS_ENV})"
+    )
+
+
+def shared_mounts() -> list[Path]:
+    """Mount points the user declared shared in RAYTL_SHARED_FS, as absolute paths.
+
+    >>> shared_mounts()   # with RAYTL_SHARED_FS=/mnt/nfs:/fsx   # doctest: +SKIP
+    [PosixPath('/mnt/nfs'), PosixPath('/fsx')]
+    """
+    entries = os.environ.get(SHARED_FS_ENV, "").split(os.pathsep)
+    return [Path(os.path.abspath(os.path.expanduser(e))) for e in entries if e.strip()]
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write a file so that readers see either the old content or all of the new one.
+
+    Locally: write a temporary file in the same directory, fsync, rename over the target. Object stores:
+    one upload, which becomes visible only when complete (multipart uploads included).
+
+    >>> write_bytes("/tmp/raytl-doc/state.json", b"{}"); read_bytes("/tmp/raytl-doc/state.json")
+    b'{}'
+    """
+    fs, path = resolve(uri)
+    if isinstance(fs, pafs.LocalFileSystem):
+        _replace_local(path, data)
+        return
+    with fs.open_output_stream(path) as out:
+        out.write(data)
+
+
+def _write_temp(path: str, data: bytes) -> str:
+    """Write data fully to a fresh temporary file beside path and return its name."""
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _replace_local(path: str, data: bytes) -> None:
+    tmp = _write_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    _fsync_dir(os.path.dirname(path))
+
+
+def _fsync_dir(path: str) -> None:
+    # Makes the rename itself durable, so a crash after write_bytes returns cannot bring the old file back.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_bytes(uri: str) -> bytes:
+    """The whole content of a file; FileNotFoundError if absent.
+
+    >>> write_bytes("/tmp/raytl-doc/a.txt", b"x"); read_bytes("/tmp/raytl-doc/a.txt")
+    b'x'
+    """
+    fs, path = resolve(uri)
+    with fs.open_input_stream(path) as src:
+        return src.read()
+
+
+def exists(uri: str) -> bool:
+    """True if a file or directory (on object stores: any object under the prefix) is there.
+
+    >>> exists("/tmp/raytl-doc/never-written")
+    False
+    """
+    fs, path = resolve(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def listdir(uri: str) -> list[str]:
+    """Sorted names of the direct children of a directory; [] if it does not exist.
+
+    >>> write_bytes("/tmp/raytl-doc/ls/b", b""); write_bytes("/tmp/raytl-doc/ls/a/c", b"")
+    >>> listdir("/tmp/raytl-doc/ls")
+    ['a', 'b']
+    """
+    fs, path = resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
+    return sorted(info.base_name for info in infos)
+
+
+def delete_dir(uri: str) -> None:
+    """Delete a directory and everything under it; a missing directory is not an error.
+
+    >>> delete_dir("/tmp/raytl-doc/ls"); exists("/tmp/raytl-doc/ls")
+    False
+    """
+    fs, path = resolve(uri)
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_dir(path)
+
+
+def upload_dir(local_dir: str, uri: str) -> None:
+    """Copy a local directory tree to uri (which becomes a copy of local_dir).
+
+    >>> upload_dir("/tmp/raytl-doc/ckpt", "s3://my-bucket/raytl-runs/run1/ckpt")   # doctest: +SKIP
+    """
+    fs, path = resolve(uri)
+    pafs.copy_files(
+        _local_path(local_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
+    )
+
+
+def download_dir(uri: str, local_dir: str) -> None:
+    """Copy the tree under uri into local_dir (created if needed).
+
+    >>> download_dir("s3://my-bucket/raytl-runs/run1/ckpt", "/tmp/ckpt")   # doctest: +SKIP
+    """
+    fs, path = resolve(uri)
+    pafs.copy_files(
+        path, _local_path(local_dir), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+    )
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Create a file only if it does not exist yet; True if this call created it.
+
+    Local and POSIX shared filesystems (NFS included): atomic. The complete content is written to a
+    temporary file first and hard-linked into place (link fails if the name exists), so exactly one of
+    several concurrent callers wins and no reader ever sees a partial file. Filesystems without hard links
+    fall back to os.open(O_CREAT | O_EXCL), still exactly one winner but briefly visible while written.
+
+    Object stores: NOT atomic. pyarrow exposes neither S3's `If-None-Match: *` nor GCS's
+    `ifGenerationMatch=0` preconditions, so this is check-then-put: two concurrent callers can both get
+    True and the last upload wins. Use it there only when racing writers would write equivalent content,
+    or when one process (the search driver on the head node) is the only creator of that name.
+
+    >>> create_exclusive("/tmp/raytl-doc/claim", b"trial-1"), create_exclusive("/tmp/raytl-doc/claim", b"2")
+    (True, False)
+    """
+    fs, path = resolve(uri)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            return False
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        return True
+    return _create_exclusive_local(path, data)
+
+
+def _create_exclusive_local(path: str, data: bytes) -> bool:
+    tmp = _write_temp(path, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        return _create_excl_open(path, data)
+    finally:
+        os.unlink(tmp)
+    _fsync_dir(os.path.dirname(path))
+    return True
+
+
+def _create_excl_open(path: str, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return True
