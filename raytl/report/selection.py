@@ -105,3 +105,41 @@ def _language_series(df: pd.DataFrame, metrics: dict[str, str]) -> pd.Series:
         if name in metrics:
             return df[metrics[name]].astype(float)
     return pd.Series(math.nan, index=df.index)
+
+
+def task_scores(selected: pd.DataFrame) -> pd.DataFrame:
+    """Long table of task scores: one row per (selected trial, target) with a score.
+
+    >>> df = pd.DataFrame({"model": ["large"], "intermediate": ["none"], "seed": [0], "score:xnli": [80.0]})
+    >>> task_scores(df).values.tolist()
+    [['large', 'none', 0, 'xnli', 80.0]]
+    """
+    columns = [f"score:{t}" for t in target_names(selected)]
+    long = selected.melt(id_vars=GROUP_KEYS, value_vars=columns, var_name="target", value_name="value")
+    long["target"] = long["target"].str.removeprefix("score:")
+    return long[long["value"].notna()].reset_index(drop=True)
+
+
+def gain_summary(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Seed statistics of a value and of its gain over the same model's `none` baseline.
+
+    `long` has one row per (model, intermediate, seed, *by) with a `value`. Per seed, gain = value minus the
+    unweighted mean of the baseline's seeds for the same model (and `by` keys); the baseline's seeds need not
+    match. Returns per (model, intermediate, *by): n_seeds, score_mean, score_std, baseline_mean, gain_mean,
+    gain_std (sample std over seeds, NaN with one seed). The ranking of intermediate tasks against each other
+    does not depend on baseline noise, because every task of a model has the same baseline subtracted.
+
+    >>> long = pd.DataFrame({"model": ["large"] * 3, "intermediate": ["none", "mnli", "mnli"],
+    ...                      "seed": [0, 0, 1], "value": [70.0, 72.0, 74.0]})
+    >>> gain_summary(long, [])[["intermediate", "gain_mean", "gain_std"]].values.tolist()
+    [['mnli', 3.0, 1.4142135623730951], ['none', 0.0, nan]]
+    """
+    keys = ["model", *by]
+    base = long[long["intermediate"] == BASELINE].groupby(keys)["value"].mean().rename("baseline_mean")
+    merged = long.join(base, on=keys) if not base.empty else long.assign(baseline_mean=math.nan)
+    merged["gain"] = merged["value"] - merged["baseline_mean"]
+    stats = merged.groupby(["model", "intermediate", *by]).agg(
+        n_seeds=("value", "size"), score_mean=("value", "mean"), score_std=("value", "std"),
+        baseline_mean=("baseline_mean", "first"), gain_mean=("gain", "mean"), gain_std=("gain", "std"),
+    )
+    return stats.reset_index()
