@@ -67,6 +67,18 @@ def write_results(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
     return csv_path, parquet_path
 
 
+def pending_trials(run_dir: str | Path) -> list[str]:
+    """Trial directories that have not written a summary.json yet (normal for a trial that just started).
+
+    >>> pending_trials("runs/r1")     # doctest: +SKIP
+    ['c3d4e5']
+    """
+    trials_dir = Path(run_dir) / "trials"
+    if not trials_dir.is_dir():
+        return []
+    return sorted(p.name for p in trials_dir.iterdir() if p.is_dir() and not (p / "summary.json").exists())
+
+
 def target_names(df: pd.DataFrame) -> list[str]:
     """The targets that have a task-score column, in column order.
 

@@ -43,7 +43,9 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
     groups = df.drop_duplicates("intermediate").set_index("intermediate")["intermediate_group"]
     stats["model_params"] = stats["model"].map(params)
     stats["intermediate_group"] = stats["intermediate"].map(groups)
-    stats = stats.sort_values(["model_params", "intermediate_group", "intermediate"], kind="stable")
+    stats["is_task"] = stats["intermediate"] != BASELINE  # baseline first within each model
+    order = ["model_params", "is_task", "intermediate_group", "intermediate"]
+    stats = stats.sort_values(order, kind="stable")
     return stats[SCALING_COLUMNS].reset_index(drop=True)
 
 

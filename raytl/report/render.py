@@ -1,0 +1,176 @@
+"""`raytl report RUN_DIR`: write report.md, report.html, the figures and tables of a run (live or done)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from raytl.report.document import Document, format_value
+from raytl.report.languages import language_gains, language_matrix, plot_languages
+from raytl.report.results import BASELINE, STATUSES, load_results, pending_trials, target_names, write_results
+from raytl.report.scaling import best_model, gain_by_size, plot_scaling, scaling_table
+from raytl.report.selection import SELECTION_RULE, model_order, select_trials
+from raytl.report.transfer import best_per_target, flag_text, plot_transfer, transfer_matrix, transfer_table
+from raytl.report.xtreme_tables import configurations, language_table, published_comparison, xtreme_summary
+
+TRIAL_COLUMNS = ["trial_id", "status", "model", "intermediate", "lr_intermediate", "lr_target", "seed",
+                 "step", "objective"]
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the report of a run into `out_dir` (default `RUN_DIR/report/`) and return the report.md path.
+
+    Also written there: report.html (figures embedded), the PNG figures, results.csv/.parquet (one row per
+    trial) and transfer.csv, best_per_target.csv, scaling.csv, languages.csv. Raises `InputError` for a
+    missing run directory or a malformed trial summary.
+
+    >>> build_report("runs/r1")        # doctest: +SKIP
+    PosixPath('runs/r1/report/report.md')
+    """
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    df = load_results(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(df, out)
+    doc = Document(f"raytl report: {run_dir.resolve().name}")
+    _status_section(doc, df, run_dir)
+    if select_trials(df).empty:
+        doc.text("No completed trials yet: the analyses appear once trials complete.")
+    else:
+        transfer, scaling = transfer_table(df), scaling_table(df)
+        _answer_section(doc, transfer, scaling)
+        _transfer_section(doc, df, transfer, out)
+        _scaling_section(doc, df, scaling, out)
+        _xtreme_section(doc, df)
+    _config_section(doc, run_dir)
+    md_path = out / "report.md"
+    md_path.write_text(doc.to_markdown(), encoding="utf-8")
+    (out / "report.html").write_text(doc.to_html(), encoding="utf-8")
+    return md_path
+
+
+def _status_section(doc: Document, df: pd.DataFrame, run_dir: Path) -> None:
+    doc.heading("Run status")
+    counts = {status: int((df["status"] == status).sum()) for status in STATUSES}
+    counts["no summary yet"] = len(pending_trials(run_dir))
+    counts["total"] = sum(counts.values())
+    doc.table(pd.DataFrame([counts]), index=False)
+    scored = df[df["objective"].notna()].sort_values("objective", ascending=False, kind="stable")
+    completed = scored[scored["status"] == "completed"]
+    best = pd.concat([completed.head(1).assign(rank="best completed"),
+                      scored.head(1).assign(rank="best so far")])
+    if best.empty:
+        doc.text("No trial has reported an objective yet.")
+        return
+    targets = target_names(df)
+    best["targets evaluated"] = [f"{int(r[[f'score:{t}' for t in targets]].notna().sum())}/{len(targets)}"
+                                 for _, r in best.iterrows()]
+    doc.text("Objective = mean task score over the targets evaluated so far; a running or stopped trial may "
+             "have fewer targets or an earlier step than a completed one.")
+    doc.table(best.set_index("rank")[TRIAL_COLUMNS + ["targets evaluated"]])
+
+
+def _answer_section(doc: Document, transfer: pd.DataFrame, scaling: pd.DataFrame) -> None:
+    doc.heading("Answer so far")
+    doc.text("Per model: the intermediate task with the largest gain averaged over the run's targets, and "
+             "the best task for each target (gain; whether its margin over the runner-up exceeds the seed "
+             "spread).")
+    best = best_per_target(transfer)
+    rows = []
+    for model in dict.fromkeys(scaling["model"]):
+        tasks = scaling[(scaling["model"] == model) & (scaling["intermediate"] != BASELINE)]
+        tasks = tasks[tasks["gain_mean"].notna()]
+        if tasks.empty:
+            continue
+        top = tasks.loc[tasks["gain_mean"].idxmax()]
+        per_target = best[best["model"] == model]
+        rows.append({
+            "model": model, "best on average": top["intermediate"],
+            "average gain": _plus_minus(top["gain_mean"], top["gain_std"]),
+            "best per target": "; ".join(
+                f"{r.target}: {r.best} {r.best_gain:+.2f} ({flag_text(r.margin_exceeds_spread)})"
+                for r in per_target.itertuples()),
+        })
+    if rows:
+        doc.table(pd.DataFrame(rows), index=False)
+    else:
+        doc.text("No gains yet: a model needs a completed `none` baseline and a completed intermediate task.")
+
+
+def _transfer_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: Path) -> None:
+    table.to_csv(out / "transfer.csv", index=False)
+    best = best_per_target(table)
+    best.to_csv(out / "best_per_target.csv", index=False)
+    doc.heading("Best intermediate task per target")
+    doc.text(f"Trial selection: {SELECTION_RULE} Gain = change of the target's XTREME task score against the "
+             "`none` baseline of the same model. **Margin exceeds seed spread** = yes when the best task's "
+             "mean gain beats the runner-up's by more than the sum of their seed standard deviations "
+             "(their mean +- 1 std intervals do not overlap); n/a with a single seed.")
+    shown = best.assign(margin_exceeds_spread=best["margin_exceeds_spread"].map(flag_text))
+    doc.table(shown.rename(columns={"margin_exceeds_spread": "margin exceeds seed spread"}), index=False)
+    doc.heading("Transfer matrices (gain over no intermediate task, mean +- std over seeds)")
+    for model in [m for m in model_order(df) if m in set(table["model"])]:
+        means, stds = transfer_matrix(table, model), transfer_matrix(table, model, "gain_std")
+        cells = pd.DataFrame({c: [_plus_minus(m, s) for m, s in zip(means[c], stds[c], strict=True)]
+                              for c in means.columns}, index=means.index)
+        doc.text(f"XLM-R **{model}**")
+        doc.table(cells)
+        doc.image(plot_transfer(table, model, out / f"transfer_{model}.png"), f"transfer matrix, {model}")
+
+
+def _scaling_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: Path) -> None:
+    table.to_csv(out / "scaling.csv", index=False)
+    doc.heading("Gain against model size")
+    doc.text("Average = unweighted mean of the task scores over the run's targets; gain against the same "
+             "model's `none` baseline; `slope_per_decade` = least-squares change of the gain per tenfold "
+             "increase in parameters.")
+    doc.table(gain_by_size(table))
+    doc.table(table, index=False)
+    doc.image(plot_scaling(table, out / "scaling.png"), "score and gain against model size")
+    gains = language_gains(df)
+    gains.to_csv(out / "languages.csv", index=False)
+    model = best_model(table)
+    matrix = language_matrix(gains, model) if model else pd.DataFrame()
+    if matrix.empty:
+        return
+    doc.heading(f"Which languages benefit (XLM-R {model}, the best-scoring model)")
+    doc.text("Gain per language on the target's task-score scale, averaged unweighted over the targets that "
+             "test the language; most helped languages first. All models: languages.csv.")
+    doc.table(matrix)
+    doc.image(plot_languages(gains, model, out / f"languages_{model}.png"), f"per-language gain, {model}")
+
+
+def _xtreme_section(doc: Document, df: pd.DataFrame) -> None:
+    if not configurations(df):
+        return
+    doc.heading("XTREME scores: baseline and best configuration per model")
+    doc.text("Task scores (QA: (EM+F1)/2; else F1 where the task has F1, else accuracy), category scores and "
+             "`all_task` as computed by `raytl.scoring.summarize` over the run's targets; means over seeds.")
+    doc.table(xtreme_summary(df))
+    for target in target_names(df):
+        doc.text(f"**{target}**: per-language scores (task-score scale)")
+        doc.table(language_table(df, target))
+    published = published_comparison(df)
+    if not published.empty:
+        doc.heading("XLM-R Large against published numbers")
+        doc.text("Columns marked **published** are copied from the literature (mT5 paper README; X-STILTs = "
+                 "Phang et al., best intermediate task per target), not produced by this run. The run's "
+                 "values use the published metric (QA: F1) averaged over the run's languages only, which may "
+                 "be fewer than the official test languages.")
+        doc.table(published)
+
+
+def _config_section(doc: Document, run_dir: Path) -> None:
+    doc.heading("Run configuration (space.yaml)")
+    space = run_dir / "space.yaml"
+    if space.is_file():
+        doc.code(space.read_text(encoding="utf-8"))
+    else:
+        doc.text(f"{space} not found.")
+
+
+def _plus_minus(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return format_value(None)
+    return f"{mean:+.2f}" + ("" if pd.isna(std) else f" +- {std:.2f}")

@@ -1,0 +1,136 @@
+"""XTREME-style tables: per-language scores, task scores, category scores and overall, per configuration.
+
+Configurations compared side by side, per model: the `none` baseline and the intermediate task with the best
+average score (trials chosen by `selection.SELECTION_RULE`, values are means over seeds). For XLM-R Large the
+published numbers are put beside the run's, on the published metric.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import pandas as pd
+
+from raytl.report.results import BASELINE
+from raytl.report.scaling import scaling_table
+from raytl.report.selection import language_scores, model_order, select_trials, task_scores
+from raytl.scoring import summarize
+
+# Source: /work/shared/docs/xtreme.md, "Reference results" table, quoting the mT5 paper's README (zero-shot;
+# accuracy for XNLI/PAWS-X, F1 for NER and QA). The second row is Phang et al.'s X-STILTs: XLM-R Large with
+# the best English intermediate task chosen per target. Published, not produced by raytl.
+PUBLISHED_XLMR_LARGE: dict[str, dict[str, float]] = {
+    "XLM-R Large": {"xnli": 79.2, "pawsx": 86.4, "panx": 65.4, "xquad": 76.6, "mlqa": 71.6, "tydiqa": 65.1},
+    "XLM-R Large + X-STILTs": {"xnli": 80.4, "pawsx": 87.7, "panx": 64.7, "xquad": 77.2, "mlqa": 72.3,
+                               "tydiqa": 76.0},
+}
+PUBLISHED_METRIC = {"xnli": "accuracy", "pawsx": "accuracy", "panx": "f1", "xquad": "f1", "mlqa": "f1",
+                    "tydiqa": "f1"}
+PUBLISHED_MODEL = "large"
+
+
+class Config(NamedTuple):
+    """One compared configuration: a column of the XTREME tables."""
+
+    label: str
+    model: str
+    intermediate: str
+
+
+def configurations(df: pd.DataFrame) -> list[Config]:
+    """Per model (small to large): its baseline, then its intermediate task with the best average score.
+
+    >>> [c.label for c in configurations(load_results("runs/r1"))]   # doctest: +SKIP
+    ['large / none', 'large / mnli (best)']
+    """
+    table = scaling_table(df)
+    configs = []
+    for model in model_order(table):
+        rows = table[(table["model"] == model) & table["score_mean"].notna()]
+        if (rows["intermediate"] == BASELINE).any():
+            configs.append(Config(f"{model} / {BASELINE}", model, BASELINE))
+        tasks = rows[rows["intermediate"] != BASELINE]
+        if not tasks.empty:
+            best = str(tasks.loc[tasks["score_mean"].idxmax(), "intermediate"])
+            configs.append(Config(f"{model} / {best} (best)", model, best))
+    return configs
+
+
+def xtreme_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Task scores, then category scores and `all_task` from `raytl.scoring.summarize`, per configuration.
+
+    >>> xtreme_summary(load_results("runs/r1")).loc["all_task"]     # doctest: +SKIP
+    """
+    scores = _mean_by_config(task_scores(select_trials(df)), ["target"], configurations(df))
+    columns = {}
+    for label in scores.columns:
+        per_task = {t: float(v) for t, v in scores[label].items() if pd.notna(v)}
+        columns[label] = {**per_task, **summarize(per_task)}
+    return pd.DataFrame(columns, columns=list(scores.columns))
+
+
+def language_table(df: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One target's per-language scores (task-score scale) and its task score, per configuration.
+
+    >>> language_table(load_results("runs/r1"), "xnli")     # doctest: +SKIP
+    """
+    configs = configurations(df)
+    selected = select_trials(df)
+    langs = language_scores(selected)
+    table = _mean_by_config(langs[langs["target"] == target], ["language"], configs)
+    scores = task_scores(selected)
+    task = _mean_by_config(scores[scores["target"] == target], ["target"], configs)
+    table.loc["task score"] = task.iloc[0] if not task.empty else math.nan
+    return table
+
+
+def published_comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """For XLM-R Large: the run's baseline and best-per-target scores beside the published numbers.
+
+    The run's values are on the published metric (mean accuracy or mean F1 over the run's languages, so QA
+    shows F1, not (EM+F1)/2). Empty when the run has no completed `large` trials or no published target.
+
+    >>> published_comparison(load_results("runs/r1"))     # doctest: +SKIP
+    """
+    selected = select_trials(df)
+    selected = selected[selected["model"] == PUBLISHED_MODEL]
+    records = []
+    for target, metric in PUBLISHED_METRIC.items():
+        per_task = _published_metric(selected, target, metric)
+        if per_task.empty:
+            continue
+        tasks = per_task.drop(BASELINE, errors="ignore")
+        best = str(tasks.idxmax()) if not tasks.empty else None
+        records.append({
+            "target": target, "metric": f"mean {metric}",
+            "languages in run": _n_languages(df, target, metric),
+            "run: large / none": per_task.get(BASELINE, math.nan), "run: best task": best,
+            "run: large / best task": tasks.max() if best else math.nan,
+            **{f"published: {name}": values[target] for name, values in PUBLISHED_XLMR_LARGE.items()},
+        })
+    return pd.DataFrame(records).set_index("target") if records else pd.DataFrame()
+
+
+def _mean_by_config(long: pd.DataFrame, keys: list[str], configs: list[Config]) -> pd.DataFrame:
+    """Mean over seeds of `value`, index `keys`, one column per configuration."""
+    columns = {}
+    for config in configs:
+        rows = long[(long["model"] == config.model) & (long["intermediate"] == config.intermediate)]
+        columns[config.label] = rows.groupby(keys)["value"].mean()
+    table = pd.DataFrame(columns, columns=[c.label for c in configs])
+    table.index.name = keys[0] if len(keys) == 1 else None
+    return table
+
+
+def _published_metric(selected: pd.DataFrame, target: str, metric: str) -> pd.Series:
+    """Per intermediate task: mean over seeds of the unweighted mean over languages of `metric`."""
+    columns = [c for c in selected.columns if c.startswith(f"{target}:") and c.endswith(f":{metric}")]
+    if not columns or selected.empty:
+        return pd.Series(dtype=float)
+    per_trial = selected[columns].mean(axis=1, skipna=False)
+    return per_trial.groupby(selected["intermediate"]).mean().dropna()
+
+
+def _n_languages(df: pd.DataFrame, target: str, metric: str) -> int:
+    return sum(1 for c in df.columns if c.startswith(f"{target}:") and c.endswith(f":{metric}"))
