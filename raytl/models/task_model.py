@@ -1,0 +1,55 @@
+"""An encoder plus a task head; the encoder moves between phases with a strict, checked load."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
+
+from raytl.models.zoo import ModelEntry
+from raytl.tasks.formats.base import Batch
+
+
+class TaskModel(nn.Module):
+    """`encoder` (any Hugging Face encoder) feeding one `head`; `forward` returns the head's logits."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        return self.head(hidden, batch)
+
+
+def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: int) -> nn.Module:
+    """The pretrained encoder (hub) or a freshly initialised tiny one (seeded, identical on every worker)."""
+    if entry.hub_id is not None:
+        return AutoModel.from_pretrained(entry.hub_id, add_pooling_layer=False)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=entry.hidden_size,
+        num_hidden_layers=entry.layers,
+        num_attention_heads=entry.heads,
+        intermediate_size=entry.intermediate_size,
+        max_position_embeddings=514,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return XLMRobertaModel(config, add_pooling_layer=False)
+
+
+def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Carry every encoder weight over, or fail naming what is missing or unexpected (never a partial load)."""
+    result = encoder.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise RuntimeError(
+            f"encoder transfer is not exact: {len(result.missing_keys)} missing "
+            f"({result.missing_keys[:5]}), {len(result.unexpected_keys)} unexpected ({result.unexpected_keys[:5]})"
+        )
+    for name, tensor in encoder.state_dict().items():
+        if not torch.equal(tensor, state[name].to(tensor.dtype)):
+            raise RuntimeError(f"encoder transfer changed weight '{name}'")

@@ -1,0 +1,1 @@
+"""The pipeline: phases of a trial, the shared phase store, and the run directory."""

@@ -1,0 +1,97 @@
+"""The task catalog: one declarative entry per task. Facts from ../shared/docs/xtreme.md and intermediate-tasks.md."""
+
+from __future__ import annotations
+
+from raytl.tasks.entry import HubSource, Task
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
+
+_GLUE_MNLI = {"premise": "string", "hypothesis": "string", "label": "int64", "idx": "int32"}
+_GLUE_QQP = {"question1": "string", "question2": "string", "label": "int64", "idx": "int32"}
+_XTREME_XNLI = {"language": "string", "sentence1": "string", "sentence2": "string", "gold_label": "string"}
+_XTREME_PAWSX = {"sentence1": "string", "sentence2": "string", "label": "string"}
+_PAWSX_ORIGINAL = {"id": "int32", "sentence1": "string", "sentence2": "string", "label": "int64"}
+
+_NLI_COLUMNS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
+_XNLI_COLUMNS = {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}
+_PAIR_COLUMNS = {"text_a": "sentence1", "text_b": "sentence2", "label": "label"}
+
+
+def _glue(config: str, split: str, features: dict[str, str], columns: dict[str, str]) -> HubSource:
+    return HubSource("nyu-mll/glue", config, split, features=features, columns=columns)
+
+
+_TASKS = [
+    Task(
+        name="mnli",
+        role="intermediate",
+        format="classification",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
+            "validation": _glue("mnli", "validation_matched", _GLUE_MNLI, _NLI_COLUMNS),
+        },
+        labels=NLI_LABELS,
+        group="simple NLI",
+        world="nli",
+        description="MultiNLI, 392,702 English premise/hypothesis pairs, 3 labels",
+    ),
+    Task(
+        name="qqp",
+        role="intermediate",
+        format="classification",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _glue("qqp", "train", _GLUE_QQP, {"text_a": "question1", "text_b": "question2", "label": "label"}),
+            "validation": _glue(
+                "qqp", "validation", _GLUE_QQP, {"text_a": "question1", "text_b": "question2", "label": "label"}
+            ),
+        },
+        labels=("not_duplicate", "duplicate"),
+        group="paraphrase",
+        world="paraphrase",
+        description="Quora Question Pairs, 363,846 English question pairs, duplicate or not",
+    ),
+    Task(
+        name="xnli",
+        role="target",
+        format="classification",
+        metric="accuracy",
+        languages=tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
+        sources={
+            "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
+            "validation": HubSource(
+                "google/xtreme", "XNLI", "validation", _XTREME_XNLI, _XNLI_COLUMNS, where={"language": "{lang}"}
+            ),
+            "test": HubSource(
+                "google/xtreme", "XNLI", "test", _XTREME_XNLI, _XNLI_COLUMNS, where={"language": "{lang}"}
+            ),
+        },
+        labels=NLI_LABELS,
+        label_aliases={"contradictory": "contradiction"},
+        world="nli",
+        description="XNLI: train on English MultiNLI, test 5,010 pairs in each of 15 languages",
+    ),
+    Task(
+        name="pawsx",
+        role="target",
+        format="classification",
+        metric="accuracy",
+        languages=tuple("de en es fr ja ko zh".split()),
+        sources={
+            # google/xtreme's PAWS-X.en train lacks 226 rows; the original release has all 49,401
+            "train": HubSource("google-research-datasets/paws-x", "en", "train", _PAWSX_ORIGINAL, _PAIR_COLUMNS),
+            "validation": HubSource("google/xtreme", "PAWS-X.{lang}", "validation", _XTREME_PAWSX, _PAIR_COLUMNS),
+            "test": HubSource("google/xtreme", "PAWS-X.{lang}", "test", _XTREME_PAWSX, _PAIR_COLUMNS),
+        },
+        labels=("0", "1"),
+        world="paraphrase",
+        description="PAWS-X: train on English PAWS-Wiki (49,401 pairs), test 2,000 pairs in each of 7 languages",
+    ),
+]
+
+TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
+INTERMEDIATE_TASKS = [name for name, task in TASKS.items() if task.role == "intermediate"]
+TARGET_TASKS = [name for name, task in TASKS.items() if task.role == "target"]

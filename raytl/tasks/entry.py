@@ -1,0 +1,80 @@
+"""What a task is: a declarative entry. Behaviour lives in its format (see `raytl.tasks.formats`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+Split = Literal["train", "validation", "test"]
+
+
+def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """One split of a Hugging Face hub dataset, with its exact schema.
+
+    `config`, `where` values may contain `{lang}`. `features` is the real column schema (name -> dtype): loaded data
+    is checked against it and generated data is written in it. `columns` maps canonical names (what the format reads)
+    to hub columns.
+
+    >>> HubSource("nyu-mll/glue", "mnli", "validation_matched", features={"premise": "string"},
+    ...           columns={"text_a": "premise"}).config_for("en")
+    'mnli'
+    """
+
+    path: str
+    config: str | None
+    split: str
+    features: Mapping[str, str]
+    columns: Mapping[str, str]
+    where: Mapping[str, str] = field(default_factory=_frozen)
+    revision: str | None = None
+
+    def config_for(self, lang: str) -> str | None:
+        return None if self.config is None else self.config.format(lang=lang)
+
+    def where_for(self, lang: str) -> dict[str, str]:
+        return {column: value.format(lang=lang) for column, value in self.where.items()}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: data sources per split, format, metric, languages. Adding a task is adding one of these.
+
+    `languages` are the evaluation languages (the test languages of a target; `("en",)` for an intermediate task).
+    `labels` are the label names in index order, spelled as XTREME's submission files spell them.
+    `world` names the generated-data family whose signal this task shares (tasks in one world transfer).
+    """
+
+    name: str
+    role: Literal["intermediate", "target"]
+    format: str
+    metric: str
+    languages: tuple[str, ...]
+    sources: Mapping[Split, HubSource]
+    labels: tuple[str, ...] = ()
+    label_aliases: Mapping[str, str] = field(default_factory=_frozen)
+    group: str = ""
+    world: str = ""
+    description: str = ""
+
+    def source(self, split: Split) -> HubSource:
+        if split not in self.sources:
+            raise KeyError(f"task '{self.name}' has no '{split}' split; it has: {', '.join(self.sources)}")
+        return self.sources[split]
+
+    def label_index(self, value: int | str) -> int:
+        """Map a raw label (an index, or a name as the source spells it) to its index in `labels`."""
+        if isinstance(value, str):
+            name = self.label_aliases.get(value, value)
+            if name not in self.labels:
+                raise ValueError(f"label '{value}' of task '{self.name}'; allowed: {', '.join(self.labels)}")
+            return self.labels.index(name)
+        if not 0 <= value < len(self.labels):
+            raise ValueError(f"label {value} of task '{self.name}'; allowed: 0..{len(self.labels) - 1}")
+        return int(value)

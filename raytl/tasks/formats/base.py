@@ -1,0 +1,41 @@
+"""The one contract every format implements; dispatch is a plain mapping from a task's `format` to its module."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from raytl.tasks.entry import Task
+
+Batch = dict[str, torch.Tensor]
+
+
+class Format(Protocol):
+    """How one kind of task is generated, encoded, modelled, decoded and referenced for its metric."""
+
+    name: str
+    canonical_columns: tuple[str, ...]
+
+    def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
+        """Canonical rows with learnable signal (see `raytl.tasks.generate`)."""
+        ...
+
+    def encode(self, examples: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, task: Task) -> Dataset:
+        """Tokenised features; one feature row may map back to an example through `example_index`."""
+        ...
+
+    def head(self, hidden_size: int, task: Task) -> torch.nn.Module:
+        """A fresh task head: `forward(hidden_states, batch) -> logits`."""
+        ...
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor: ...
+
+    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task) -> list[Any]:
+        """Predictions per example, spelled as XTREME's submission files spell them."""
+        ...
+
+    def references(self, examples: Dataset, task: Task) -> list[Any]: ...

@@ -1,0 +1,1 @@
+"""Training: batching, the DeepSpeed engine, `fit`, and distributed prediction."""

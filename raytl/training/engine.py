@@ -1,0 +1,164 @@
+"""DeepSpeed: the config a phase needs, the engine around a model, its checkpoints and the rank helper.
+
+Nothing outside this module names DeepSpeed or torch.distributed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import deepspeed
+import torch
+import torch.distributed as dist
+
+from raytl.tasks.formats.base import Batch
+
+CHECKPOINT_TAG = "latest"
+
+
+@dataclass(frozen=True)
+class DeepSpeedSettings:
+    """Resolved settings (no `auto` left): what `deepspeed_config` needs besides the phase."""
+
+    zero_stage: int
+    offload: str
+    precision: str
+    world: int
+    micro_batch: int
+
+
+def deepspeed_config(
+    settings: DeepSpeedSettings, batch_size: int, lr: float, total_steps: int, warmup_steps: int, grad_clip: float
+) -> dict[str, Any]:
+    """The DeepSpeed JSON for one phase: effective batch = micro batch x workers x accumulation, stated once."""
+    per_step = settings.micro_batch * settings.world
+    if batch_size % per_step:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of micro_batch x workers = {per_step}")
+    zero: dict[str, Any] = {"stage": settings.zero_stage}
+    if settings.offload in ("cpu", "nvme") and settings.zero_stage >= 2:
+        zero["offload_optimizer"] = {"device": settings.offload}
+        if settings.zero_stage == 3:
+            zero["offload_param"] = {"device": settings.offload}
+    return {
+        "train_batch_size": batch_size,
+        "train_micro_batch_size_per_gpu": settings.micro_batch,
+        "gradient_accumulation_steps": batch_size // per_step,
+        "gradient_clipping": grad_clip,
+        # torch_adam: DeepSpeed's fused Adam would need a compiler toolchain on every node
+        "optimizer": {"type": "AdamW", "params": {"lr": lr, "eps": 1e-8, "torch_adam": True}},
+        "scheduler": {
+            "type": "WarmupDecayLR",
+            "params": {
+                "total_num_steps": max(total_steps, warmup_steps + 1),
+                "warmup_num_steps": warmup_steps,
+                "warmup_min_lr": 0.0,
+                "warmup_max_lr": lr,
+                "warmup_type": "linear",
+            },
+        },
+        "zero_optimization": zero,
+        "bf16": {"enabled": settings.precision == "bf16"},
+        "fp16": {"enabled": settings.precision == "fp16"},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases and LayerNorm weights (the usual BERT recipe)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Engine:
+    """A model under DeepSpeed: train steps, inference, checkpoints, and a consolidated state dict."""
+
+    def __init__(self, model: torch.nn.Module, config: dict[str, Any], weight_decay: float) -> None:
+        self.zero_stage = config["zero_optimization"]["stage"]
+        self.ds, *_ = deepspeed.initialize(
+            model=model, model_parameters=parameter_groups(model, weight_decay), config=config
+        )
+        self.device = self.ds.device
+
+    def train_step(self, micro_batches: list[Batch], loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor]) -> float:
+        """One optimizer step over this rank's micro-batches; returns the loss averaged over all ranks."""
+        self.ds.train()
+        total = torch.zeros((), device=self.device)
+        for batch in micro_batches:
+            batch = {key: value.to(self.device) for key, value in batch.items()}
+            loss = loss_fn(self.ds(batch), batch)
+            self.ds.backward(loss)
+            self.ds.step()
+            total += loss.detach().float()
+        total /= len(micro_batches)
+        if dist.is_initialized():
+            dist.all_reduce(total)
+            total /= dist.get_world_size()
+        return float(total)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> torch.Tensor:
+        self.ds.eval()
+        return self.ds({key: value.to(self.device) for key, value in batch.items()}).float().cpu()
+
+    def save(self, directory: Path, client_state: dict[str, Any]) -> None:
+        """Every rank saves its shard; DeepSpeed synchronises the ranks."""
+        self.ds.save_checkpoint(str(directory), tag=CHECKPOINT_TAG, client_state=client_state)
+
+    def load(self, directory: Path) -> dict[str, Any]:
+        _, client_state = self.ds.load_checkpoint(str(directory), tag=CHECKPOINT_TAG)
+        if client_state is None:
+            raise RuntimeError(f"no DeepSpeed checkpoint in {directory}")
+        return client_state
+
+    def state_dict_of(self, submodule: str) -> dict[str, torch.Tensor]:
+        """A full CPU copy of one submodule's weights, gathered from all ranks under ZeRO-3 (collective)."""
+        module = getattr(self.ds.module, submodule)
+        gather = (
+            deepspeed.zero.GatheredParameters(list(module.parameters()))
+            if self.zero_stage == 3
+            else contextlib.nullcontext()
+        )
+        with gather:
+            return {name: tensor.detach().cpu().clone() for name, tensor in module.state_dict().items()}
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """The one rank helper: who am I, and the few collectives the pipeline needs (no-ops on one process)."""
+
+    rank: int
+    world: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's value on every rank."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's value, in rank order, on every rank."""
+        if self.world == 1:
+            return [value]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
+

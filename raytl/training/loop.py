@@ -1,0 +1,48 @@
+"""`fit`: the one training loop every phase uses. It knows neither Ray nor DeepSpeed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import torch
+
+from raytl.tasks.formats.base import Batch
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the trial ends with status 'diverged'."""
+
+
+class Trainable(Protocol):
+    def train_step(
+        self, micro_batches: list[Batch], loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor]
+    ) -> float: ...
+
+
+def fit(
+    engine: Trainable,
+    batches: Iterator[list[Batch]],
+    loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor],
+    *,
+    start_step: int,
+    total_steps: int,
+    eval_every: int,
+    on_evaluation: Callable[[int, float], None],
+) -> None:
+    """Train steps `start_step + 1 .. total_steps`; every `eval_every` steps and at the end call
+    `on_evaluation(step, mean training loss since the last call)`.
+
+    >>> fit(engine, train.from_step(0), fmt.loss, start_step=0, total_steps=100, eval_every=25,
+    ...     on_evaluation=lambda step, loss: print(step, loss))  # doctest: +SKIP
+    """
+    losses: list[float] = []
+    for step in range(start_step + 1, total_steps + 1):
+        loss = engine.train_step(next(batches), loss_fn)
+        if not math.isfinite(loss):
+            raise Diverged(f"loss is {loss} at step {step}")
+        losses.append(loss)
+        if step % eval_every == 0 or step == total_steps:
+            on_evaluation(step, sum(losses) / len(losses))
+            losses.clear()
