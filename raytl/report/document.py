@@ -43,7 +43,10 @@ class Document:
 
     def table(self, frame: pd.DataFrame, index: bool = True, digits: int = 2) -> None:
         """Add a table; floats are printed with `digits` decimals, NaN/None as "n/a"."""
-        self.blocks.append(("table", _cells(frame, index, digits)))
+        if frame.empty:
+            self.blocks.append(("text", "(no rows yet)"))
+        else:
+            self.blocks.append(("table", _cells(frame, index, digits)))
 
     def image(self, path: Path, alt: str) -> None:
         """Add a PNG; Markdown links it by file name (it sits next to report.md), HTML embeds it."""

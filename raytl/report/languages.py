@@ -55,4 +55,4 @@ def plot_languages(gains: pd.DataFrame, model: str, path: str | Path) -> Path:
     """
     matrix = language_matrix(gains, model)
     title = f"XLM-R {model}: per-language gain over no intermediate task"
-    return heatmap(matrix, path, title, "points, mean over targets and seeds")
+    return heatmap(matrix, path, title, "gain (points)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
@@ -21,7 +22,7 @@ def heatmap(matrix: pd.DataFrame, path: str | Path, title: str, label: str) -> P
     >>> heatmap(pd.DataFrame({"xnli": [1.5]}, index=["mnli"]), "t.png", "gain", "points")  # doctest: +SKIP
     """
     values = matrix.to_numpy(dtype=float)
-    fig = Figure(figsize=(1.0 + 0.75 * max(len(matrix.columns), 2), 1.4 + 0.45 * max(len(matrix.index), 2)))
+    fig = Figure(figsize=(3.0 + 0.7 * max(len(matrix.columns), 3), 1.6 + 0.45 * max(len(matrix.index), 2)))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     finite = values[np.isfinite(values)]
@@ -33,8 +34,9 @@ def heatmap(matrix: pd.DataFrame, path: str | Path, title: str, label: str) -> P
     ax.set_yticks(range(len(matrix.index)), [str(i) for i in matrix.index])
     for (i, j), value in np.ndenumerate(values):
         if math.isfinite(value):
-            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
-    ax.set_title(title)
+            color = "white" if abs(value) > 0.6 * bound else "black"
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8, color=color)
+    ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
     return _save(fig, path)
@@ -64,7 +66,7 @@ def size_lines(table: pd.DataFrame, path: str | Path, groups: list[str], title: 
                 ax.plot(baseline["model_params"], baseline["score_mean"], "k--", marker="s", label="none")
             if metric == "gain":
                 ax.axhline(0.0, color="k", linewidth=0.8)
-            ax.set_xscale("log")
+            _size_axis(ax, table)
             ax.set_title(f"{group}: {metric}")
             ax.set_ylabel("mean task score" if metric == "score" else "gain over none (points)")
             ax.legend(fontsize=7)
@@ -72,6 +74,15 @@ def size_lines(table: pd.DataFrame, path: str | Path, groups: list[str], title: 
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _size_axis(ax: Axes, table: pd.DataFrame) -> None:
+    """Log x-axis ticked at the run's models only, labelled with name and size (the default minor labels
+    of a log axis spanning less than a decade overlap)."""
+    sizes = table.groupby("model")["model_params"].max().sort_values()
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(sizes.to_list(), [f"{m}\n{p / 1e9:.2g}B" for m, p in sizes.items()])
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

@@ -78,16 +78,16 @@ def _answer_section(doc: Document, transfer: pd.DataFrame, scaling: pd.DataFrame
              "spread).")
     best = best_per_target(transfer)
     rows = []
-    for model in dict.fromkeys(scaling["model"]):
+    for model in dict.fromkeys([*scaling["model"], *best["model"]]):
         tasks = scaling[(scaling["model"] == model) & (scaling["intermediate"] != BASELINE)]
         tasks = tasks[tasks["gain_mean"].notna()]
-        if tasks.empty:
-            continue
-        top = tasks.loc[tasks["gain_mean"].idxmax()]
+        top = tasks.loc[tasks["gain_mean"].idxmax()] if not tasks.empty else None
         per_target = best[best["model"] == model]
+        if top is None and per_target.empty:
+            continue
         rows.append({
-            "model": model, "best on average": top["intermediate"],
-            "average gain": _plus_minus(top["gain_mean"], top["gain_std"]),
+            "model": model, "best on average": None if top is None else top["intermediate"],
+            "average gain": None if top is None else _plus_minus(top["gain_mean"], top["gain_std"]),
             "best per target": "; ".join(
                 f"{r.target}: {r.best} {r.best_gain:+.2f} ({flag_text(r.margin_exceeds_spread)})"
                 for r in per_target.itertuples()),

@@ -98,7 +98,7 @@ def plot_transfer(table: pd.DataFrame, model: str, path: str | Path) -> Path:
     """
     matrix = transfer_matrix(table, model)
     title = f"XLM-R {model}: gain over no intermediate task"
-    return heatmap(matrix, path, title, "task-score points (mean over seeds)")
+    return heatmap(matrix, path, title, "gain (points)")
 
 
 def flag_text(value: object) -> str:
