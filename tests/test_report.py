@@ -254,3 +254,90 @@ def test_figures_are_valid_pngs(df: pd.DataFrame, tmp_path: Path) -> None:
     assert_png(plot_transfer(transfer_table(df), "large", tmp_path / "transfer.png"))
     assert_png(plot_scaling(scaling_table(df), tmp_path / "scaling.png"))
     assert_png(plot_languages(language_gains(df), "xl", tmp_path / "languages.png"))
+
+
+# ---- XTREME tables (need raytl.scoring) ----------------------------------------------------------------
+
+def test_xtreme_tables_side_by_side(df: pd.DataFrame) -> None:
+    from raytl.report.xtreme_tables import configurations, language_table, xtreme_summary
+    from raytl.scoring import summarize
+
+    labels = [c.label for c in configurations(df)]
+    assert labels == ["base / none", "base / mnli (best)", "large / none", "large / mnli (best)", "xl / none",
+                      "xl / mnli (best)"]
+    xnli = language_table(df, "xnli")
+    # Planted baseline at large: 65 + 2 * language index, seed noise averaging to 0.
+    baseline = xnli.loc[["en", "de", "sw", "task score"], "large / none"].tolist()
+    assert baseline == pytest.approx([65, 67, 69, 67])
+    assert xnli.loc["sw", "large / mnli (best)"] == pytest.approx(69 + 3.0 + 2.0)
+    summary_table = xtreme_summary(df)
+    column = summary_table["large / mnli (best)"]
+    task_scores = {t: 65 + {"xnli": 2, "xquad": 1, "panx": 2}[t] + GAIN["mnli"][t] for t in LANGS}
+    assert [column[t] for t in LANGS] == pytest.approx(list(task_scores.values()))
+    for key, value in summarize(task_scores).items():
+        assert column[key] == pytest.approx(value, nan_ok=True)
+
+
+def test_published_numbers_only_beside_large(df: pd.DataFrame, tmp_path: Path) -> None:
+    from raytl.report.xtreme_tables import PUBLISHED_XLMR_LARGE, published_comparison
+
+    table = published_comparison(df)
+    assert list(table.index) == ["xnli", "panx", "xquad"]  # the published targets this run has
+    xquad = table.loc["xquad"]
+    # Published QA numbers are F1, so the run's column is mean F1 (planted as task-score reading + 6).
+    assert xquad["run: large / none"] == pytest.approx(66 + 6)
+    assert xquad["run: best task"] == "squad_v2"
+    assert xquad["run: large / best task"] == pytest.approx(66 + 1.2 + 6)
+    assert xquad["published: XLM-R Large"] == PUBLISHED_XLMR_LARGE["XLM-R Large"]["xquad"]
+    assert published_comparison(load_results(make_run(tmp_path, models=("base",), live=False))).empty
+
+
+# ---- the rendered report -----------------------------------------------------------------------------------
+
+def test_build_report_writes_markdown_html_tables_and_pngs(run: Path, tmp_path: Path) -> None:
+    from raytl.report.render import build_report
+
+    md_path = build_report(run, tmp_path / "out")
+    assert md_path == tmp_path / "out" / "report.md"
+    md = md_path.read_text(encoding="utf-8")
+    assert "| 1 | 72 | 1 | 0 | 1 | 1 | 76 |" in md  # running, completed, stopped, diverged, failed, pending
+    assert "| best so far | stop1 | stopped |" in md and "| best completed | t" in md
+    assert "| large | xnli | mnli | 3.00 | 0.50 | squad_v2 | 1.00 | 0.50 | 2.00 | 1.00 | yes | 3 |" in md
+    assert "| large | xquad | squad_v2 | 1.20 | 0.50 | mnli | 1.00 | 0.50 | 0.20 | 1.00 | no | 3 |" in md
+    assert "published: XLM-R Large" in md and "seeds: [0, 1, 2]" in md
+    pngs = sorted(p.name for p in md_path.parent.glob("*.png"))
+    assert pngs == ["languages_xl.png", "scaling.png", "transfer_base.png", "transfer_large.png",
+                    "transfer_xl.png"]
+    for name in pngs:
+        assert_png(md_path.parent / name)
+        assert f"]({name})" in md
+    html = (md_path.parent / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert html.count("<table>") == md.count("\n|---") and "<pre>models: [base, large, xl]" in html
+    for name in ("results.csv", "results.parquet", "transfer.csv", "best_per_target.csv", "scaling.csv",
+                 "languages.csv"):
+        assert (md_path.parent / name).stat().st_size > 0
+
+
+def test_report_of_a_run_with_nothing_completed(tmp_path: Path) -> None:
+    from raytl.report.render import build_report
+
+    write_summary(tmp_path, summary("r1", "running", "large", "mnli", 0, 2e-5, ["xnli"]))
+    (tmp_path / "trials" / "r2").mkdir()
+    md_path = build_report(tmp_path)
+    assert md_path == tmp_path / "report" / "report.md"
+    md = md_path.read_text(encoding="utf-8")
+    assert "| 1 | 0 | 0 | 0 | 0 | 1 | 2 |" in md and "| best so far | r1 | running |" in md
+    assert "No completed trials yet" in md and "space.yaml not found" in md
+    assert (md_path.parent / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not list(md_path.parent.glob("*.png"))
+
+
+def test_build_report_rejects_a_malformed_summary(tmp_path: Path) -> None:
+    from raytl.report.render import build_report
+
+    make_run(tmp_path, models=("large",), live=False)
+    (tmp_path / "trials" / "t000" / "summary.json").write_text('{"trial_id": "t000", ', encoding="utf-8")
+    with pytest.raises(InputError, match="t000/summary.json"):
+        build_report(tmp_path)
+    assert not (tmp_path / "report" / "report.md").exists()
