@@ -146,7 +146,9 @@ def _xtreme_section(doc: Document, df: pd.DataFrame) -> None:
         return
     doc.heading("XTREME scores: baseline and best configuration per model")
     doc.text("Task scores (QA: (EM+F1)/2; else F1 where the task has F1, else accuracy), category scores and "
-             "`all_task` as computed by `raytl.scoring.summarize` over the run's targets; means over seeds.")
+             "`all_task` as computed by `raytl.scoring.summarize` over the run's targets; means over seeds. "
+             "A label such as `all_task (3 of 9 tasks)` marks an average over fewer tasks than XTREME's, "
+             "which is then not comparable with published overall scores.")
     doc.table(xtreme_summary(df))
     for target in target_names(df):
         doc.text(f"**{target}**: per-language scores (task-score scale)")

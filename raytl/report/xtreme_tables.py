@@ -15,7 +15,7 @@ import pandas as pd
 from raytl.report.results import BASELINE
 from raytl.report.scaling import scaling_table
 from raytl.report.selection import language_scores, model_order, select_trials, task_scores
-from raytl.scoring import summarize
+from raytl.scoring import TASK_CATEGORIES, summarize
 
 # Source: /work/shared/docs/xtreme.md, "Reference results" table, quoting the mT5 paper's README (zero-shot;
 # accuracy for XNLI/PAWS-X, F1 for NER and QA). The second row is Phang et al.'s X-STILTs: XLM-R Large with
@@ -67,7 +67,19 @@ def xtreme_summary(df: pd.DataFrame) -> pd.DataFrame:
     for label in scores.columns:
         per_task = {t: float(v) for t, v in scores[label].items() if pd.notna(v)}
         columns[label] = {**per_task, **summarize(per_task)}
-    return pd.DataFrame(columns, columns=list(scores.columns))
+    table = pd.DataFrame(columns, columns=list(scores.columns))
+    return table.rename(index=_coverage_labels(set(scores.index)))
+
+
+def _coverage_labels(present: set[str]) -> dict[str, str]:
+    """Say so in the row label when an average covers only some of its tasks (not the official score then)."""
+    groups = {"all_task": [t for tasks in TASK_CATEGORIES.values() for t in tasks], **TASK_CATEGORIES}
+    labels = {}
+    for name, tasks in groups.items():
+        covered = [t for t in tasks if t in present]
+        if covered and len(covered) < len(tasks):
+            labels[name] = f"{name} ({len(covered)} of {len(tasks)} tasks)"
+    return labels
 
 
 def language_table(df: pd.DataFrame, target: str) -> pd.DataFrame:
