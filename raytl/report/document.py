@@ -103,16 +103,15 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 def format_value(value: object, digits: int = 2) -> str:
     """How a table cell is printed.
 
-    Floats get `digits` decimals, except small non-zero ones (learning rates): 3 significant digits.
+    Floats get `digits` decimals (learning rates are formatted by the caller, as strings).
 
-    >>> [format_value(v) for v in (1.23456, 2e-05, float("nan"), None, 3, "mnli")]
-    ['1.23', '2e-05', 'n/a', 'n/a', '3', 'mnli']
+    >>> [format_value(v) for v in (1.23456, float("nan"), None, 3, "mnli")]
+    ['1.23', 'n/a', 'n/a', '3', 'mnli']
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, float):
-        small = value != 0 and abs(value) < 10 ** -digits
-        return f"{value:.3g}" if small else f"{value:.{digits}f}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 

@@ -68,6 +68,8 @@ def _status_section(doc: Document, df: pd.DataFrame, run_dir: Path) -> None:
                                  for _, r in best.iterrows()]
     doc.text("Objective = mean task score over the targets evaluated so far; a running or stopped trial may "
              "have fewer targets or an earlier step than a completed one.")
+    for column in ("lr_intermediate", "lr_target"):
+        best[column] = [None if pd.isna(v) else f"{v:g}" for v in best[column]]
     doc.table(best.set_index("rank")[TRIAL_COLUMNS + ["targets evaluated"]])
 
 
