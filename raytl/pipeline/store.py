@@ -86,6 +86,9 @@ class PhaseStore:
         log = self.root / BUILD_LOG
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
+    def poll_wait(self) -> None:
+        time.sleep(self.poll_seconds)
+
     def try_lease(self, phase_id: str, owner: str) -> bool:
         """Claim the right to build; breaks a lease whose owner stopped heartbeating."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,7 @@ class Task:
     sources: Mapping[Split, HubSource]
     labels: tuple[str, ...] = ()
     label_aliases: Mapping[str, str] = field(default_factory=_frozen)
+    dev_key: str = "accuracy"  # which of the metric's values selects checkpoints on English dev
     group: str = ""
     world: str = ""
     description: str = ""

@@ -1,0 +1,106 @@
+"""The `raytl` command. Heavy imports (Ray, torch) happen inside commands, after the input is validated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from raytl.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.command()
+def search(
+    space_file: Annotated[Path, typer.Argument(help="search-space YAML, e.g. search_spaces/quickstart.yaml")],
+    storage: Annotated[Optional[str], typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
+) -> None:
+    """Run a search: `raytl search search_spaces/quickstart.yaml`."""
+    from raytl.plan import describe, load_checked
+
+    space = load_checked(space_file, storage)
+    from raytl.search.tuner import resolve_run, run_search
+
+    run = resolve_run(space)
+    if run.tune.exists():
+        raise InputError(f"{space_file}: name: run directory {run.root} exists; resume it with `raytl resume "
+                         f"{run.root}`, or choose another name")
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.space.write_text(space_file.read_text())
+    typer.echo(describe(space))
+    table = run_search(space, run)
+    _print_results(table, run)
+
+
+@app.command()
+def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) -> None:
+    """Validate a search space and print what it would run, without starting Ray: `raytl plan SPACE.yaml`."""
+    from raytl.plan import describe, load_checked
+
+    typer.echo(describe(load_checked(space_file)))
+
+
+@app.command()
+def tasks() -> None:
+    """List the known tasks with their role, format, metric and languages: `raytl tasks`."""
+    from raytl.tasks import TASKS
+
+    for task in TASKS.values():
+        typer.echo(f"{task.name:10} {task.role:12} {task.format:16} {task.metric:10} {' '.join(task.languages)}")
+
+
+@app.command()
+def score(
+    pred_dir: Annotated[Path, typer.Argument(help="predictions in XTREME's layout: TASK/test-LANG.tsv|json")],
+    label_dir: Annotated[Path, typer.Argument(help="labels in the same layout")],
+) -> None:
+    """Score predictions like XTREME's official evaluator; prints JSON: `raytl score PRED_DIR LABEL_DIR`."""
+    from raytl.scoring import score_dirs
+
+    typer.echo(json.dumps(score_dirs(pred_dir, label_dir), indent=2))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (finished or running)")],
+    out: Annotated[Optional[Path], typer.Option(help="output directory (default RUN_DIR/report)")] = None,
+) -> None:
+    """Build the Markdown/HTML report of a run: `raytl report runs/quickstart`."""
+    from raytl.report.render import build_report
+
+    typer.echo(build_report(run_dir, out))
+
+
+def _print_results(table, run) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        typer.echo("\nResults (one row per trial; scores in percent):")
+        typer.echo(table.sort_values("objective", ascending=False, na_position="last").to_string(index=False))
+    done = table.dropna(subset=["objective"])
+    if len(done):
+        best = done.loc[done["objective"].idxmax()]
+        typer.echo("\nBest configuration: " + json.dumps({k: best[k] for k in
+                   ("model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")}, default=str))
+    typer.echo(f"Run directory: {run.root}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,276 @@
+"""The phases of a trial, run on every Ray Train worker: intermediate (English) -> target (English) -> zero-shot.
+
+Knows DeepSpeed only through `Engine` and Ray not at all: reporting goes through the `report` callable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import AutoModel, PreTrainedTokenizerBase
+
+from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
+from raytl.models.task_model import TaskModel, build_encoder
+from raytl.models.zoo import ZOO, ModelEntry
+from raytl.pipeline.run_dir import RunDir, write_atomic
+from raytl.pipeline.store import PhaseStore
+from raytl.scoring import task_score
+from raytl.tasks import TASKS, Task
+from raytl.tasks.formats import FORMATS
+from raytl.tasks.loading import load_examples
+from raytl.tasks.metrics import METRICS
+from raytl.training.batching import TrainBatches
+from raytl.training.engine import DeepSpeedSettings, Engine, Ranks, deepspeed_config
+from raytl.training.loop import fit
+from raytl.training.predict import predict
+
+PHASE_CODE_VERSION = 1  # bump when a change alters what an intermediate phase produces
+Report = Callable[[dict[str, Any], Path | None], None]  # (extra metrics, checkpoint dir)
+
+
+@dataclass(frozen=True)
+class TrialParams:
+    """One point of the search: what Optuna proposed for a trial."""
+
+    model: str
+    intermediate: str
+    lr_intermediate: float
+    lr_target: float
+    seed: int = 0
+
+
+@dataclass
+class TargetResult:
+    """The English-dev-selected evaluation of one target: its task score and per-language metrics."""
+
+    dev: float = -math.inf
+    step: int = 0
+    score: float = math.nan
+    languages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """What every phase needs on one Ray Train worker."""
+
+    space: SearchSpace
+    params: TrialParams
+    ranks: Ranks
+    run: RunDir
+    trial_id: str
+
+    @property
+    def entry(self) -> ModelEntry:
+        return ZOO[self.params.model]
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return _tokenizer(self.params.model)
+
+    def settings(self, phase: PhaseConfig) -> DeepSpeedSettings:
+        ds, entry = self.space.deepspeed, self.entry
+        on_gpu = torch.cuda.is_available()
+        precision = entry.precision if ds.precision == "auto" else ds.precision
+        return DeepSpeedSettings(
+            zero_stage=entry.zero_stage if ds.zero_stage == "auto" else int(ds.zero_stage),
+            offload=entry.offload if ds.offload == "auto" else ds.offload,
+            precision=precision if on_gpu else "fp32",
+            world=self.ranks.world,
+            micro_batch=phase.batch_size // self.ranks.world,
+        )
+
+
+@cache
+def _tokenizer(model: str) -> PreTrainedTokenizerBase:
+    from raytl.models.tokenizer import load_tokenizer
+
+    return load_tokenizer(ZOO[model])
+
+
+def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
+    """Everything that determines an intermediate encoder, hashed: trials that agree on it share one training."""
+    phase = space.intermediate.model_dump(mode="json", exclude={"lr", "eval_every"})
+    identity = {
+        "code": PHASE_CODE_VERSION,
+        "model": asdict(ZOO[params.model]),
+        "task": params.intermediate,
+        "lr": params.lr_intermediate,
+        "seed": params.seed,
+        "phase": phase,
+        "data": space.data.model_dump(mode="json"),
+        "deepspeed": space.deepspeed.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) -> tuple[Dataset, list[dict]]:
+    """Canonical examples and their tokenised rows (as plain dicts, fast to collate)."""
+    examples = load_examples(task, split, lang, worker.space.data)  # type: ignore[arg-type]
+    if split == "train" and worker.space.data.source != "generated":
+        cap = (worker.space.intermediate if task.role == "intermediate" else worker.space.target).max_train_examples
+        examples = examples.select(range(min(cap, len(examples)))) if cap else examples
+    features = FORMATS[task.format].encode(examples, worker.tokenizer, max_length, task)
+    return examples, features.to_list()
+
+
+def evaluate(worker: Worker, engine: Engine, task: Task, split: str, lang: str, max_length: int):
+    """(metrics, predictions) of one split and language."""
+    fmt = FORMATS[task.format]
+    examples, rows = encoded(worker, task, split, lang, max_length)
+    logits = predict(engine, rows, 2 * worker.space.target.batch_size, worker.tokenizer.pad_token_id, worker.ranks)
+    predictions = fmt.decode(logits, rows, examples, task)
+    return METRICS[task.metric](predictions, fmt.references(examples, task), lang), predictions
+
+
+def obtain_intermediate(worker: Worker) -> Path | None:
+    """The published intermediate encoder this trial needs: loaded if another trial built it, else built here."""
+    if worker.params.intermediate == NO_INTERMEDIATE:
+        return None
+    store = PhaseStore(worker.run.phases)
+    phase_id = intermediate_phase_id(worker.space, worker.params)
+    while True:
+        decision = None
+        if worker.ranks.is_main:
+            if store.verified(phase_id):
+                decision = "load"
+            elif store.try_lease(phase_id, owner=worker.trial_id):
+                decision = "build"
+        decision = worker.ranks.broadcast(decision)
+        if decision == "load":
+            return store.path(phase_id)
+        if decision == "build":
+            return _build_intermediate(worker, store, phase_id)
+        store.poll_wait()
+
+
+def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Path:
+    task, phase = TASKS[worker.params.intermediate], worker.space.intermediate
+    fmt = FORMATS[task.format]
+    lease = store.heartbeat(phase_id) if worker.ranks.is_main else contextlib.nullcontext()
+    with lease:
+        model = TaskModel(build_encoder(worker.entry, worker.tokenizer, worker.params.seed), fmt.head(
+            worker.entry.hidden_size, task))
+        engine, batches, total = _engine(worker, model, task, phase, worker.params.lr_intermediate)
+        fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=total, eval_every=total,
+            on_evaluation=lambda step, loss: None)
+        dev, _ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        state = engine.state_dict_of("encoder")
+        if worker.ranks.is_main:
+            meta = {"task": task.name, "trial_id": worker.trial_id, "steps": total, "dev": dev}
+            store.publish(phase_id, lambda tmp: engine.ds.module.encoder.save_pretrained(tmp, state_dict=state), meta)
+    worker.ranks.barrier()
+    return store.path(phase_id)
+
+
+def _engine(worker: Worker, model: torch.nn.Module, task: Task, phase: PhaseConfig, lr: float):
+    _, rows = encoded(worker, task, "train", "en", phase.max_length)
+    settings = worker.settings(phase)
+    batches = TrainBatches(
+        rows=rows,
+        lengths=[len(row["input_ids"]) for row in rows],
+        batch_size=phase.batch_size,
+        micro_batch=settings.micro_batch,
+        seed=worker.params.seed,
+        rank=worker.ranks.rank,
+        world=worker.ranks.world,
+        pad_id=worker.tokenizer.pad_token_id,
+    )
+    if batches.steps_per_epoch == 0:
+        raise ValueError(f"task '{task.name}': {len(rows)} training rows make no batch of {phase.batch_size}")
+    total = phase.max_steps or math.ceil(phase.epochs * batches.steps_per_epoch)
+    config = deepspeed_config(settings, phase.batch_size, lr, total, int(phase.warmup_ratio * total), phase.grad_clip)
+    return Engine(model, config, phase.weight_decay), batches, total
+
+
+def load_encoder(worker: Worker, directory: Path | None) -> torch.nn.Module:
+    """The encoder a target phase starts from: the published intermediate one, loaded strictly, or the base."""
+    if directory is None:
+        return build_encoder(worker.entry, worker.tokenizer, worker.params.seed)
+    encoder, info = AutoModel.from_pretrained(directory, add_pooling_layer=False, output_loading_info=True)
+    problems = {kind: keys for kind, keys in info.items() if keys and kind != "error_msgs"}
+    if problems:
+        raise RuntimeError(f"encoder transfer from {directory} is not exact: {problems}")
+    return encoder
+
+
+@dataclass
+class Progress:
+    """Where a trial is: finished targets, and the current target's step and best-so-far. Saved beside every
+    checkpoint as `progress.json`, so a resumed trial knows where to continue before it builds anything."""
+
+    completed: dict[str, TargetResult] = field(default_factory=dict)
+    target: str = ""
+    step: int = 0
+    best: TargetResult = field(default_factory=TargetResult)
+    steps_before: int = 0  # target-phase steps of the finished targets: the search's time axis
+
+    FILE = "progress.json"
+
+    def save(self, directory: Path) -> None:
+        write_atomic(directory / self.FILE, json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, directory: Path) -> Progress:
+        data = json.loads((directory / cls.FILE).read_text())
+        return cls(
+            completed={name: TargetResult(**result) for name, result in data["completed"].items()},
+            target=data["target"],
+            step=data["step"],
+            best=TargetResult(**data["best"]),
+            steps_before=data["steps_before"],
+        )
+
+
+def train_target(
+    worker: Worker, target: str, encoder_dir: Path | None, progress: Progress, checkpoint: Path | None, report: Report
+) -> None:
+    """Train a fresh head on the transferred encoder (English), evaluate zero-shot on every language, select on
+    English dev. Reports at every evaluation with a checkpoint; with `checkpoint`, continues mid-phase from it."""
+    task, phase = TASKS[target], worker.space.target
+    fmt = FORMATS[task.format]
+    torch.manual_seed(worker.params.seed)
+    encoder = load_encoder(worker, None if checkpoint else encoder_dir)
+    engine, batches, total = _engine(worker, TaskModel(encoder, fmt.head(worker.entry.hidden_size, task)), task,
+                                     phase, worker.params.lr_target)
+    if checkpoint is not None:
+        engine.load(checkpoint)
+    else:
+        progress.target, progress.step, progress.best = target, 0, TargetResult()
+
+    def on_evaluation(step: int, loss: float) -> None:
+        dev, _ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        if dev[task.dev_key] > progress.best.dev:
+            progress.best = _zero_shot(worker, engine, task, dev[task.dev_key], step)
+        progress.step = step
+        if step == total:
+            progress.completed[target] = progress.best
+            progress.steps_before += total
+        with tempfile.TemporaryDirectory(prefix="raytl-ckpt-") as tmp:
+            engine.save(Path(tmp), client_state={})
+            if worker.ranks.is_main:
+                progress.save(Path(tmp))
+            report({"loss": loss, "dev_en": dev[task.dev_key], "target_steps": total}, Path(tmp))
+
+    fit(engine, batches.from_step(progress.step), fmt.loss, start_step=progress.step, total_steps=total,
+        eval_every=phase.eval_every, on_evaluation=on_evaluation)
+
+
+def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
+    languages, split = {}, worker.space.eval_split
+    for lang in task.languages:
+        languages[lang], predictions = evaluate(worker, engine, task, split, lang, worker.space.target.max_length)
+        if worker.ranks.is_main:
+            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}.tsv",
+                         "".join(f"{p}\n" for p in predictions))
+    return TargetResult(dev=dev, step=step, score=task_score(task.name, languages), languages=languages)

@@ -1,0 +1,110 @@
+"""The Ray Train worker function: one trial's phases on every worker, reported to Ray (and so to Tune)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import torch
+
+from raytl.config import SearchSpace
+from raytl.pipeline.phases import Progress, TrialParams, Worker, obtain_intermediate, train_target
+from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.tasks import TASKS
+from raytl.training.engine import Ranks
+from raytl.training.loop import Diverged
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Entry point of every Ray Train worker. `config` holds the space, the trial's params, its id and run dir."""
+    space: SearchSpace = config["space"]
+    context = ray.train.get_context()
+    worker = Worker(
+        space=space,
+        params=TrialParams(**config["params"]),
+        ranks=Ranks(context.get_world_rank(), context.get_world_size()),
+        run=RunDir(Path(config["run_dir"])),
+        trial_id=config["trial_id"],
+    )
+    torch.set_num_threads(max(1, int(space.resources.cpus_per_worker)))
+    progress, checkpoint = _resume_point()
+    try:
+        _run_phases(worker, progress, checkpoint)
+    except Diverged as exc:
+        _finish(worker, progress, status="diverged", note=str(exc))
+
+
+def _resume_point() -> tuple[Progress, Path | None]:
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return Progress(), None
+    directory = Path(checkpoint.to_directory())
+    return Progress.load(directory), directory
+
+
+def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None) -> None:
+    def report(extra: dict[str, Any], directory: Path | None) -> None:
+        metrics = {**trial_metrics(worker.space, progress), **extra}
+        if worker.ranks.is_main:
+            write_summary(worker, progress, status=metrics["status"])
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory) if directory else None)
+
+    pending = [target for target in worker.space.targets if target not in progress.completed]
+    if not pending:  # finished just before a crash that Tune's state did not record: report again, do nothing
+        report({}, None)
+        return
+    encoder_dir = obtain_intermediate(worker)
+    for target in pending:
+        resume = checkpoint if checkpoint is not None and progress.target == target else None
+        train_target(worker, target, encoder_dir, progress, resume, report)
+
+
+def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
+    """What Tune sees: the objective (mean task score of the targets evaluated so far), the step (the scheduler's
+    time axis), and every target's task score and per-language metrics."""
+    results = dict(progress.completed)
+    if progress.target and progress.target not in results and progress.best.languages:
+        results[progress.target] = progress.best
+    metrics: dict[str, Any] = {
+        "step": progress.steps_before + (0 if progress.target in progress.completed else progress.step),
+        "objective": sum(r.score for r in results.values()) / len(results) if results else math.nan,
+        "status": "completed" if len(progress.completed) == len(space.targets) else "running",
+        "targets_done": len(progress.completed),
+    }
+    for target, result in results.items():
+        metrics[f"score:{target}"] = result.score
+        for lang, values in result.languages.items():
+            metrics.update({f"{target}:{lang}:{name}": value for name, value in values.items()})
+    return metrics
+
+
+def write_summary(worker: Worker, progress: Progress, status: str, note: str = "") -> None:
+    """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py)."""
+    results = dict(progress.completed)
+    if progress.target and progress.target not in results and progress.best.languages:
+        results[progress.target] = progress.best
+    params = worker.params
+    write_json(worker.run.summary(worker.trial_id), {
+        "trial_id": worker.trial_id,
+        "status": status,
+        "note": note,
+        "config": asdict(params),
+        "model_params": worker.entry.params,
+        "intermediate_group": TASKS[params.intermediate].group if params.intermediate in TASKS else "baseline",
+        "step": trial_metrics(worker.space, progress)["step"],
+        "objective": trial_metrics(worker.space, progress)["objective"],
+        "targets": {
+            target: {"score": r.score, "metric": TASKS[target].dev_key, "dev_en": r.dev, "selected_step": r.step,
+                     "languages": r.languages}
+            for target, r in results.items()
+        },
+    })
+
+
+def _finish(worker: Worker, progress: Progress, status: str, note: str) -> None:
+    if worker.ranks.is_main:
+        write_summary(worker, progress, status=status, note=note)
+    ray.train.report({**trial_metrics(worker.space, progress), "status": status, "objective": math.nan})

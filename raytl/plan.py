@@ -1,0 +1,59 @@
+"""`raytl plan`: what a search would run, from the validated space alone (no Ray, no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space
+from raytl.models.zoo import ZOO
+from raytl.storage import check_writable
+from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
+
+
+def load_checked(path: str | Path, storage: str | None = None) -> SearchSpace:
+    """Validate a search-space file against the known tasks and models, and its storage path. Raises InputError.
+
+    >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
+    """
+    space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+    if storage is not None:
+        space = space.model_copy(update={"storage": storage})
+    check_writable(space.storage, key_path="storage", file=str(path))
+    return space
+
+
+def describe(space: SearchSpace) -> str:
+    """A human-readable plan: trials, phases (with sharing), resources per trial."""
+    res = space.resources
+    intermediates = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
+    lines = [
+        f"search '{space.name}' -> {Path(space.storage) / space.name}",
+        f"  trials: {space.search.num_trials} ({space.search.algorithm}), at most "
+        f"{space.search.max_concurrent_trials} at once; scheduler: {space.scheduler.type}",
+        f"  each trial: {res.num_workers} Ray Train workers x ({res.cpus_per_worker:g} CPU, "
+        f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
+        f"{space.deepspeed.precision}",
+        "  models:",
+        *(f"    {m}: {ZOO[m].hub_id or 'built from config'} ({_params(ZOO[m].params)})" for m in space.models),
+        "  phases of a trial:",
+        f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
+        f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
+        f" (log); trained once per (model, task, lr, seed) and shared across trials",
+        f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
+        f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log); dev selection on English",
+        "    3. zero-shot evaluation on the " + space.eval_split + " split:",
+        *(f"       {t}: {TASKS[t].metric}, {len(TASKS[t].languages)} languages: {' '.join(TASKS[t].languages)}"
+          for t in space.targets),
+        f"  distinct intermediate phases at most: {len(intermediates) * len(space.models) * len(space.seeds)}"
+        " x learning rates tried",
+        f"  data: {space.data.source}" + (f" ({space.data.dir})" if space.data.dir else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _length(phase) -> str:
+    return f"{phase.max_steps} steps" if phase.max_steps else f"{phase.epochs:g} epochs"
+
+
+def _params(count: int) -> str:
+    return "tiny" if count == 0 else f"{count / 1e9:.2f}B parameters"

@@ -1,0 +1,52 @@
+"""The Tune trial function: builds one trial's Ray Train `TorchTrainer` and runs it (Train V2's documented
+layering: Tune -> function -> TorchTrainer -> workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ray.train
+from ray import tune
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from raytl.config import SearchSpace
+from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.worker import train_loop_per_worker
+
+DRIVER_RESOURCE = "trial_driver"  # a custom resource, so a trial's driver takes no CPU from its workers
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, Any]:
+    """Tune's config -> `TrialParams` fields (the baseline has no intermediate learning rate)."""
+    return {
+        "model": config["model"],
+        "intermediate": config["intermediate"],
+        "lr_intermediate": config.get("lr_intermediate", 0.0),
+        "lr_target": config["lr_target"],
+        "seed": config["seed"],
+    }
+
+
+def run_trial(config: dict[str, Any], space: SearchSpace, run_dir: str) -> None:
+    """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
+    trial_id = tune.get_context().get_trial_id()
+    resources = space.resources
+    use_gpu = resources.gpus_per_worker > 0
+    per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"space": space, "params": trial_params(config), "trial_id": trial_id, "run_dir": run_dir},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
+        ),
+        run_config=ray.train.RunConfig(
+            name=trial_id,
+            storage_path=str(RunDir(Path(run_dir)).train),
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=0),  # Tune retries the trial; Train restores
+        ),
+    )
+    trainer.fit()

@@ -1,0 +1,96 @@
+"""Start, run and resume a search: Ray (local, started here, unless an address is given), the Tuner, results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from raytl.config import SearchSpace
+from raytl.pipeline.run_dir import RunDir
+from raytl.search.space import sampler, search_function
+from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
+
+METRIC, MODE = "objective", "max"
+MAX_STEPS = 10**9  # ASHA's horizon: trials end on their own step budget long before this
+
+
+def start_ray(space: SearchSpace) -> None:
+    """Join the cluster in RAY_ADDRESS, or start a local Ray with the dashboard bound to localhost."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # ray.train.report waits on this poll
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)
+    else:
+        ray.init(resources={DRIVER_RESOURCE: 1000}, dashboard_host="127.0.0.1", log_to_driver=False)
+
+
+def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:
+    config = space.scheduler
+    if config.type == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="step",  # reported target-phase steps: survive a resume, unlike training_iteration
+        max_t=MAX_STEPS,
+        grace_period=config.grace_period * space.target.eval_every,
+        reduction_factor=config.reduction_factor,
+    )
+
+
+def build_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
+    searcher = OptunaSearch(
+        space=search_function(space),
+        metric=METRIC,
+        mode=MODE,
+        sampler=sampler(space),
+        points_to_evaluate=space.search.points_to_evaluate or None,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, space=space, run_dir=str(run.root)), {DRIVER_RESOURCE: 1}
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode=MODE,
+            search_alg=searcher,
+            scheduler=scheduler(space),
+            num_samples=space.search.num_trials,
+            max_concurrent_trials=space.search.max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(
+            name=run.tune.name,
+            storage_path=str(run.root),
+            failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
+            verbose=1,
+        ),
+    )
+
+
+def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+    """Run the whole search and return one row per trial."""
+    start_ray(space)
+    grid = build_tuner(space, run).fit()
+    return results_table(grid, space)
+
+
+def results_table(grid: tune.ResultGrid, space: SearchSpace) -> pd.DataFrame:
+    rows = []
+    for result in grid:
+        metrics = result.metrics or {}
+        params = trial_params(result.config)
+        row = {"trial_id": metrics.get("trial_id"), **params, "status": metrics.get("status", "failed")}
+        row.update({f"score:{t}": metrics.get(f"score:{t}") for t in space.targets})
+        row["objective"] = metrics.get(METRIC)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def resolve_run(space: SearchSpace) -> RunDir:
+    return RunDir(Path(space.storage).resolve() / space.name)
