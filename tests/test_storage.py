@@ -6,6 +6,7 @@ import errno
 import multiprocessing as mp
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -263,7 +264,7 @@ def test_create_exclusive_processes_one_winner_per_name(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def s3_root() -> str:
+def s3_root() -> Iterator[str]:
     server_mod = pytest.importorskip("moto.server", reason="moto[server] not installed")
     boto3 = pytest.importorskip("boto3")
     patch = pytest.MonkeyPatch()
