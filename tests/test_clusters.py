@@ -98,6 +98,7 @@ def test_launcher_setup(path: Path) -> None:
     start = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
     assert all("RAY_AUTH_MODE=token" in cmd for cmd in start if "ray start" in cmd)
     assert "ssh_private_key" not in config.get("auth", {})
+    assert any("export RAY_ADDRESS=auto" in cmd for cmd in config["head_setup_commands"])
 
 
 # --- KubeRay --------------------------------------------------------------------------------------------
