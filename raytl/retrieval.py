@@ -1,0 +1,230 @@
+"""Sentence retrieval for BUCC and Tatoeba: margin mining, threshold fitting, nearest neighbours, pooling.
+
+Mining follows XTREME's `utils_retrieve.py` ("max" retrieval, ratio margin) but takes both directions' k
+nearest neighbours from one blocked pass of matrix products: each block of source rows is multiplied with all
+targets once, giving the rows' top-k and, merged across blocks, every target's top-k. Memory stays at one
+block of similarities (256 MiB by default) plus the normalised copies of the embeddings.
+
+De-duplication: identical sentences must be embedded and mined once. `dedup_sentences` keeps the first
+occurrence of each text and, like XTREME's `read_sent2id`, maps a text that occurs under several ids to no id,
+so pairs involving it are dropped by `pairs_to_ids`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Sequence
+
+import numpy as np
+import torch
+
+_BLOCK_BYTES = 256 * 2**20  # one block of similarities; 20k targets -> 3,355 source rows
+
+
+def mine_pairs(src: np.ndarray | torch.Tensor, trg: np.ndarray | torch.Tensor, k: int = 4,
+               block_size: int | None = None) -> list[tuple[int, int, float]]:
+    """BUCC "max" mining with the ratio margin; returns (source index, target index, score), best first.
+
+    score(x, y) = cos(x, y) / ((mean of x's k best cosines + mean of y's k best cosines) / 2). Each source's
+    best-scoring target among its k nearest, and each target's best-scoring source among its k nearest, are
+    candidates; sorted by score, a candidate is kept when neither its source nor its target is already used.
+    Ties keep the order sources-then-targets. No threshold is applied (see `fit_threshold`).
+
+    >>> x = np.eye(3, dtype=np.float32)
+    >>> [(s, t) for s, t, _ in mine_pairs(x, x[[2, 0, 1]], k=2)]
+    [(0, 1), (1, 2), (2, 0)]
+    """
+    x, y = _unit_rows(src), _unit_rows(trg)
+    fwd_sim, fwd_idx, bwd_sim, bwd_idx = _knn_both_ways(x, y, k, block_size)
+    fwd_sim, bwd_sim = fwd_sim.double(), bwd_sim.double()  # margins in float64: rounding as small as it gets
+    fwd_mean, bwd_mean = fwd_sim.mean(dim=1), bwd_sim.mean(dim=1)
+    fwd_score, fwd_best = _best_candidate(fwd_sim, fwd_idx, fwd_mean, bwd_mean)
+    bwd_score, bwd_best = _best_candidate(bwd_sim, bwd_idx, bwd_mean, fwd_mean)
+    sources = np.concatenate([np.arange(len(x)), bwd_best.numpy()])
+    targets = np.concatenate([fwd_best.numpy(), np.arange(len(y))])
+    scores = np.concatenate([fwd_score.numpy(), bwd_score.numpy()])
+    kept = _greedy_one_to_one(sources, targets, scores)
+    return list(zip(sources[kept].tolist(), targets[kept].tolist(), scores[kept].tolist(), strict=True))
+
+
+def fit_threshold(candidates: Sequence[tuple[Hashable, Hashable, float]],
+                  gold: Collection[tuple[Hashable, Hashable]]) -> float:
+    """The score cut with the best F1 against `gold`; keep candidates whose score is above it.
+
+    Candidates are sorted by score; each cut between two distinct adjacent scores is tried and the midpoint of
+    the best one returned (the highest on ties of F1). A best cut below the last candidate returns the float
+    just under its score; without any gold candidate, the float just above the best score (nothing kept).
+
+    >>> fit_threshold([(0, 0, 1.3), (1, 1, 1.2), (2, 5, 1.1), (3, 3, 1.0)], {(0, 0), (1, 1), (3, 3)})
+    1.15
+    """
+    if not candidates:
+        raise ValueError("no candidates to fit a threshold on")
+    scores = np.array([c[2] for c in candidates], dtype=np.float64)
+    is_gold = np.array([(c[0], c[1]) in gold for c in candidates])
+    order = np.argsort(-scores, kind="stable")
+    scores, is_gold = scores[order], is_gold[order]
+    correct = np.cumsum(is_gold)
+    precision = correct / np.arange(1, len(scores) + 1)
+    recall = correct / max(len(gold), 1)
+    with np.errstate(invalid="ignore"):
+        f1 = np.where(correct > 0, 2 * precision * recall / (precision + recall), 0.0)
+    f1[:-1][scores[:-1] == scores[1:]] = -1.0  # no cut between equal scores
+    best = int(np.argmax(f1))
+    if f1[best] <= 0:
+        return float(np.nextafter(scores[0], np.inf))
+    if best == len(scores) - 1:
+        return float(np.nextafter(scores[best], -np.inf))
+    return float((scores[best] + scores[best + 1]) / 2)
+
+
+def nearest_neighbours(queries: np.ndarray | torch.Tensor, keys: np.ndarray | torch.Tensor,
+                       block_size: int | None = None) -> np.ndarray:
+    """Index of each query's nearest key by cosine (Tatoeba: no margin), computed block by block.
+
+    >>> nearest_neighbours(np.array([[1.0, 0.1], [0.0, 2.0]]), np.array([[0.0, 1.0], [3.0, 0.0]]))
+    array([1, 0])
+    """
+    q, keys_ = _unit_rows(queries), _unit_rows(keys)
+    rows = block_size or _rows_per_block(len(keys_))
+    best = [(q[start : start + rows] @ keys_.T).argmax(dim=1) for start in range(0, len(q), rows)]
+    return torch.cat(best).numpy() if best else np.zeros(0, dtype=np.int64)
+
+
+def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the hidden states over non-pad positions (special tokens included): (B, T, H) -> (B, H).
+
+    >>> mean_pool(torch.tensor([[[1.0], [3.0], [9.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2.]])
+    """
+    mask = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def dedup_sentences(ids: Sequence[str], texts: Sequence[str]) -> tuple[list[str], list[str | None]]:
+    """Unique texts (first occurrence order) and the one id of each; None when a text has several ids.
+
+    >>> dedup_sentences(["d1", "d2", "d3"], ["Hallo", "Welt", "Hallo"])
+    (['Hallo', 'Welt'], [None, 'd2'])
+    """
+    owner: dict[str, str | None] = {}
+    for sentence_id, text in zip(ids, texts, strict=True):
+        owner[text] = None if text in owner else sentence_id
+    return list(owner), list(owner.values())
+
+
+def pairs_to_ids(candidates: Sequence[tuple[int, int, float]], src_ids: Sequence[str | None],
+                 trg_ids: Sequence[str | None]) -> list[tuple[str, str, float]]:
+    """Map mined (index, index, score) to (source id, target id, score), dropping sentences without one id.
+
+    >>> pairs_to_ids([(0, 1, 1.2), (1, 0, 1.1)], [None, "de-2"], ["en-1", "en-2"])
+    [('de-2', 'en-1', 1.1)]
+    """
+    return [(src_ids[s], trg_ids[t], score) for s, t, score in candidates
+            if src_ids[s] is not None and trg_ids[t] is not None]  # type: ignore[misc]
+
+
+def _unit_rows(embeddings: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """An L2-normalised float32 copy (the caller's array is left alone)."""
+    tensor = torch.as_tensor(np.asarray(embeddings) if not torch.is_tensor(embeddings) else embeddings)
+    return torch.nn.functional.normalize(tensor.detach().to(torch.float32), dim=1)
+
+
+def _rows_per_block(columns: int) -> int:
+    return max(1, _BLOCK_BYTES // (4 * max(columns, 1)))
+
+
+@torch.no_grad()
+def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int, block_size: int | None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top-k cosines and indices of x against y and of y against x, from one pass of products."""
+    n, m = len(x), len(y)
+    k_fwd, k_bwd = min(k, m), min(k, n)
+    rows = min(block_size or _rows_per_block(m), n)
+    fwd_sim, fwd_idx = torch.empty(n, k_fwd), torch.empty(n, k_fwd, dtype=torch.long)
+    col_sim, col_idx = torch.empty(0, m), torch.empty(0, m, dtype=torch.long)
+    buffer = torch.empty(rows, m)  # reused: a fresh block per step would cost page faults every time
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = buffer[: stop - start]
+        torch.mm(x[start:stop], y.T, out=block)
+        torch.topk(block, k_fwd, dim=1, out=(fwd_sim[start:stop], fwd_idx[start:stop]))
+        col_sim, col_idx = _merge_column_topk(col_sim, col_idx, block, start, k_bwd)
+    return fwd_sim, fwd_idx, col_sim.T.contiguous(), col_idx.T.contiguous()
+
+
+def _merge_column_topk(col_sim: torch.Tensor, col_idx: torch.Tensor, block: torch.Tensor, start: int, k: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge a block's entries into the running per-column top-k (rows sorted best first).
+
+    topk along dim 0 reads the block column by column, about 3x slower than along rows. Once k rows are seen,
+    only entries above a column's current k-th best matter: groups of rows whose maximum (a fast contiguous
+    reduction) beats it are located first, and only their entries are merged.
+    """
+    if len(col_sim) < k:
+        top_sim, top_idx = torch.topk(block, min(k, len(block)), dim=0)
+        merged = torch.cat([col_sim, top_sim])
+        merged_sim, where = torch.topk(merged, min(k, len(merged)), dim=0)
+        return merged_sim, torch.gather(torch.cat([col_idx, top_idx + start]), 0, where)
+    rows, cols = _rows_above(block, col_sim[-1])
+    if len(rows) == 0:
+        return col_sim, col_idx
+    m = block.shape[1]
+    values = torch.cat([col_sim.reshape(-1), block[rows, cols]])
+    indices = torch.cat([col_idx.reshape(-1), rows + start])
+    columns = torch.cat([torch.arange(m).repeat(k), cols])
+    by_value = torch.argsort(values, descending=True, stable=True)
+    order = by_value[torch.argsort(columns[by_value], stable=True)]
+    first = torch.cumsum(torch.bincount(columns, minlength=m), 0) - torch.bincount(columns, minlength=m)
+    picks = order[(first[:, None] + torch.arange(k)).reshape(-1)].view(m, k).T
+    return values[picks], indices[picks]
+
+
+def _rows_above(block: torch.Tensor, threshold: torch.Tensor, group: int = 16
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of the block entries greater than the column's threshold."""
+    whole = len(block) - len(block) % group
+    group_max = block[:whole].view(-1, group, block.shape[1]).amax(dim=1)
+    group_rows, cols = (group_max > threshold).nonzero(as_tuple=True)
+    rows = (group_rows[:, None] * group + torch.arange(group)).reshape(-1)
+    cols = cols.repeat_interleave(group)
+    tail_rows, tail_cols = (block[whole:] > threshold).nonzero(as_tuple=True)
+    rows, cols = torch.cat([rows, tail_rows + whole]), torch.cat([cols, tail_cols])
+    above = block[rows, cols] > threshold[cols]
+    return rows[above], cols[above]
+
+
+def _best_candidate(sim: torch.Tensor, idx: torch.Tensor, own_mean: torch.Tensor, other_mean: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ratio-margin score of each of the k neighbours; the best score and neighbour per row."""
+    margin = sim / ((own_mean[:, None] + other_mean[idx]) / 2)
+    best_score, best_column = margin.max(dim=1)
+    return best_score, idx.gather(1, best_column[:, None]).squeeze(1)
+
+
+def _greedy_one_to_one(sources: np.ndarray, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of the candidates a best-first greedy one-to-one selection keeps, best first.
+
+    Vectorised by rounds: a live candidate that ranks first among the live candidates sharing its source and
+    among those sharing its target is kept by the sequential greedy too (everything ranked before it that
+    touches its source or target has been removed). Each round keeps all such candidates and drops those that
+    touch them, so the result equals the sequential scan; rounds are few in practice (chains of conflicts).
+    """
+    order = np.argsort(-scores, kind="stable")
+    kept = np.zeros(len(scores), dtype=bool)
+    live = order  # live candidates, best first
+    while len(live):
+        first_of_src = _first_occurrences(sources[live])
+        first_of_trg = _first_occurrences(targets[live])
+        winners = live[first_of_src & first_of_trg]
+        kept[winners] = True
+        used_src = np.isin(sources[live], sources[winners])
+        used_trg = np.isin(targets[live], targets[winners])
+        live = live[~(used_src | used_trg)]
+    return order[kept[order]]
+
+
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """Mask of the positions holding the first occurrence of their value."""
+    mask = np.zeros(len(values), dtype=bool)
+    mask[np.unique(values, return_index=True)[1]] = True
+    return mask
