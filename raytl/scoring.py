@@ -187,7 +187,8 @@ def _read_values(path: Path, pattern: str, expected: str) -> list[str]:
     values = [line.strip() for line in _lines(path)]
     for number, value in enumerate(values, 1):
         if not re.fullmatch(pattern, value):
-            raise InputError(f"{path}:{number}: {value!r} is not {expected}")
+            found = repr(value) if value else "blank line"
+            raise InputError(f"{path}:{number}: {found}; expected {expected}")
     return values
 
 
@@ -212,7 +213,7 @@ def _same_count(pred_path: Path, n_pred: int, label_path: Path, n_label: int, un
         raise InputError(f"{label_path}:1: no {unit}")
     if n_pred != n_label:
         line = min(n_pred, n_label) + 1
-        raise InputError(f"{pred_path}:{line}: {n_pred} {unit}, but {label_path} has {n_label}")
+        raise InputError(f"{pred_path}:{line}: has {n_pred} {unit}, {label_path} has {n_label}")
 
 
 def _load_values(pattern: str, expected: str) -> Callable[[Path, Path], tuple[list[str], list[str]]]:
@@ -237,12 +238,13 @@ def _load_tags(pred_path: Path, label_path: Path) -> tuple[list[list[str]], list
     predictions, labels = _read_tags(pred_path), _read_tags(label_path)
     if not labels:
         raise InputError(f"{label_path}:1: no sentences")
-    if len(predictions) > len(labels):
-        line = predictions[len(labels)][0]
-        raise InputError(f"{pred_path}:{line}: sentence {len(labels) + 1}; {label_path} has {len(labels)}")
-    if len(predictions) < len(labels):
-        line = labels[len(predictions)][0]
-        raise InputError(f"{pred_path}: {len(predictions)} sentences; {label_path}:{line} starts one more")
+    count = min(len(predictions), len(labels))
+    if len(predictions) > count:
+        line = predictions[count][0]
+        raise InputError(f"{pred_path}:{line}: sentence {count + 1} is extra; {label_path} has {count}")
+    if len(labels) > count:
+        line = labels[count][0]
+        raise InputError(f"{pred_path}: ends after sentence {count}; {label_path}:{line} starts another")
     for index, ((pred_line, tags), (label_line, gold)) in enumerate(zip(predictions, labels, strict=True), 1):
         if len(tags) != len(gold):
             counts = f"{len(tags)} tags, {label_path}:{label_line} has {len(gold)}"
@@ -292,7 +294,7 @@ def _read_squad(path: Path) -> dict[str, list[str]]:
             if not answers[qid] or not all(isinstance(a, str) for a in answers[qid]):
                 raise InputError(f"{path}:{_line_of(text, qid)}: question {qid!r} has no gold answer text")
     except (KeyError, TypeError) as error:
-        where = f"{_line_of(text, qid)}: after question {qid!r}" if qid else "1: before the first question"
+        where = f"{_line_of(text, qid)}: near question {qid!r}" if qid else "1: before the first question"
         raise InputError(f"{path}:{where}: not SQuAD JSON ({error!r})") from None
     if not answers:
         raise InputError(f"{path}:1: no questions")
