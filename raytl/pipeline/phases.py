@@ -130,7 +130,7 @@ def evaluate(worker: Worker, engine: Engine, task: Task, split: str, lang: str, 
     examples, rows = encoded(worker, task, split, lang, max_length)
     logits = predict(engine, rows, 2 * worker.space.target.batch_size, worker.tokenizer.pad_token_id, worker.ranks)
     predictions = fmt.decode(logits, rows, examples, task)
-    return METRICS[task.metric](predictions, fmt.references(examples, task), lang), predictions
+    return METRICS[task.metric](predictions, fmt.references(examples, task), lang), predictions, examples
 
 
 def obtain_intermediate(worker: Worker) -> Path | None:
@@ -164,7 +164,7 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
         engine, batches, total = _engine(worker, model, task, phase, worker.params.lr_intermediate)
         fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=total, eval_every=total,
             on_evaluation=lambda step, loss: None)
-        dev, _ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
         state = engine.state_dict_of("encoder")
         if worker.ranks.is_main:
             meta = {"task": task.name, "trial_id": worker.trial_id, "steps": total, "dev": dev}
@@ -249,7 +249,7 @@ def train_target(
         progress.target, progress.step, progress.best = target, 0, TargetResult()
 
     def on_evaluation(step: int, loss: float) -> None:
-        dev, _ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
         if dev[task.dev_key] > progress.best.dev:
             progress.best = _zero_shot(worker, engine, task, dev[task.dev_key], step)
         progress.step = step
@@ -268,9 +268,11 @@ def train_target(
 
 def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
     languages, split = {}, worker.space.eval_split
+    fmt = FORMATS[task.format]
     for lang in task.languages:
-        languages[lang], predictions = evaluate(worker, engine, task, split, lang, worker.space.target.max_length)
+        metrics, predictions, examples = evaluate(worker, engine, task, split, lang, worker.space.target.max_length)
+        languages[lang] = metrics
         if worker.ranks.is_main:
-            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}.tsv",
-                         "".join(f"{p}\n" for p in predictions))
+            suffix, text = fmt.submission(predictions, examples)
+            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
     return TargetResult(dev=dev, step=step, score=task_score(task.name, languages), languages=languages)

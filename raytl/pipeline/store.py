@@ -9,6 +9,7 @@ rebuilt, never loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -102,7 +103,7 @@ class PhaseStore:
                 return False
             if stale:
                 # rename is atomic: of several waiters breaking the same stale lease, one succeeds
-                with _ignore(FileNotFoundError):
+                with contextlib.suppress(FileNotFoundError):
                     os.replace(lease, lease.with_name(f".broken-{uuid.uuid4().hex[:8]}"))
             return False
         with os.fdopen(fd, "w") as handle:
@@ -117,7 +118,7 @@ class PhaseStore:
 
         def beat() -> None:
             while not stop.wait(self.lease_seconds / 4):
-                with _ignore(FileNotFoundError):
+                with contextlib.suppress(FileNotFoundError):
                     os.utime(lease)
 
         thread = threading.Thread(target=beat, daemon=True)
@@ -127,13 +128,5 @@ class PhaseStore:
         finally:
             stop.set()
             thread.join()
-            with _ignore(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
                 lease.unlink()
-
-
-@contextmanager
-def _ignore(*errors: type[BaseException]):
-    try:
-        yield
-    except errors:
-        pass

@@ -6,7 +6,6 @@ Nothing outside this module names DeepSpeed or torch.distributed.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch.distributed as dist
 
 from raytl.tasks.formats.base import Batch
 
-CHECKPOINT_TAG = "latest"
+CHECKPOINT_TAG = "state"  # DeepSpeed itself writes a file named "latest"
 
 
 @dataclass(frozen=True)

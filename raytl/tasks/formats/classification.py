@@ -52,7 +52,7 @@ class Classification:
 
     def encode(self, examples: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, task: Task) -> Dataset:
         def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-            pair = batch["text_b"] if "text_b" in batch else None
+            pair = batch.get("text_b")
             encoded = tokenizer(batch["text_a"], pair, truncation="longest_first", max_length=max_length)
             return {"input_ids": encoded["input_ids"], "labels": batch["label"]}
 
@@ -69,6 +69,9 @@ class Classification:
 
     def references(self, examples: Dataset, task: Task) -> list[Any]:
         return [task.labels[label] for label in examples["label"]]
+
+    def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:
+        return ".tsv", "".join(f"{label}\n" for label in predictions)
 
 
 FORMAT = Classification()
