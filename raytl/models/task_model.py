@@ -19,7 +19,11 @@ class TaskModel(nn.Module):
         self.head = head
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        # leading dims are flattened: a multiple-choice batch is [rows, choices, tokens]; its head folds them back
+        tokens = batch["input_ids"].shape[-1]
+        hidden = self.encoder(
+            input_ids=batch["input_ids"].reshape(-1, tokens), attention_mask=batch["attention_mask"].reshape(-1, tokens)
+        ).last_hidden_state
         return self.head(hidden, batch)
 
 

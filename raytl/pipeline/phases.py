@@ -30,7 +30,7 @@ from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
-from raytl.training.batching import TrainBatches
+from raytl.training.batching import TrainBatches, row_length
 from raytl.training.engine import DeepSpeedSettings, Engine, Ranks, deepspeed_config
 from raytl.training.loop import fit
 from raytl.training.predict import predict
@@ -178,7 +178,8 @@ def _engine(worker: Worker, model: torch.nn.Module, task: Task, phase: PhaseConf
     settings = worker.settings(phase)
     batches = TrainBatches(
         rows=rows,
-        lengths=[len(row["input_ids"]) for row in rows],
+        lengths=[row_length(row) for row in rows],
+        keys=FORMATS[task.format].batch_columns,
         batch_size=phase.batch_size,
         micro_batch=settings.micro_batch,
         seed=worker.params.seed,

@@ -38,17 +38,41 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(rows: Sequence[dict], pad_id: int) -> Batch:
-    """Pad `input_ids` to the longest row; stack any other per-row field as a tensor."""
-    width = max(len(row["input_ids"]) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row["input_ids"])] = torch.as_tensor(row["input_ids"])
+IGNORE_INDEX = -100  # what torch's cross-entropy skips: padded positions of per-token labels
+
+
+def row_length(row: dict) -> int:
+    """Tokens of a row's longest sequence (multiple-choice rows hold one sequence per choice)."""
+    ids = row["input_ids"]
+    return max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def collate(rows: Sequence[dict], pad_id: int, keys: Sequence[str] = ()) -> Batch:
+    """Pad `input_ids` ([rows, tokens] or [rows, choices, tokens]) to the longest sequence, derive the attention
+    mask, and add `keys`: scalars stacked, per-token sequences padded with IGNORE_INDEX.
+
+    >>> collate([{"input_ids": [0, 5, 2], "labels": 1}, {"input_ids": [0, 2], "labels": 0}], 1, ["labels"])["input_ids"]
+    tensor([[0, 5, 2],
+            [0, 2, 1]])
+    """
+    width = max(row_length(row) for row in rows)
+    input_ids = torch.as_tensor(np.stack([_pad(row["input_ids"], width, pad_id) for row in rows]))
     batch = {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long()}
-    for key in rows[0]:
-        if key != "input_ids":
-            batch[key] = torch.as_tensor([row[key] for row in rows])
+    for key in keys:
+        values = [row[key] for row in rows]
+        if isinstance(values[0], list):
+            batch[key] = torch.as_tensor(np.stack([_pad(v, width, IGNORE_INDEX) for v in values]))
+        else:
+            batch[key] = torch.as_tensor(values)
     return batch
+
+
+def _pad(sequence: list, width: int, value: int) -> np.ndarray:
+    if sequence and isinstance(sequence[0], list):
+        return np.stack([_pad(choice, width, value) for choice in sequence])
+    out = np.full(width, value, dtype=np.int64)
+    out[: len(sequence)] = sequence
+    return out
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,7 @@ class TrainBatches:
 
     rows: Sequence[dict]
     lengths: Sequence[int]
+    keys: Sequence[str]
     batch_size: int
     micro_batch: int
     seed: int
@@ -78,7 +103,7 @@ class TrainBatches:
             for global_batch in length_grouped_batches(self.lengths, self.batch_size, self.seed, epoch)[skip:]:
                 mine = global_batch[self.rank :: self.world]
                 yield [
-                    collate([self.rows[int(i)] for i in mine[j : j + self.micro_batch]], self.pad_id)
+                    collate([self.rows[int(i)] for i in mine[j : j + self.micro_batch]], self.pad_id, self.keys)
                     for j in range(0, len(mine), self.micro_batch)
                 ]
             epoch, skip = epoch + 1, 0

@@ -19,13 +19,16 @@ class Format(Protocol):
 
     name: str
     canonical_columns: tuple[str, ...]
+    batch_columns: tuple[str, ...]  # feature columns the loss needs besides input_ids (e.g. labels)
+    trains: bool  # False for retrieval: the encoder's embeddings are used directly
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         """Canonical rows with learnable signal (see `raytl.tasks.generate`)."""
         ...
 
     def encode(self, examples: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, task: Task) -> Dataset:
-        """Tokenised features; one feature row may map back to an example through `example_index`."""
+        """Tokenised features: `input_ids`, the `batch_columns`, and whatever `decode` needs (e.g. offsets and an
+        `example_index` when one example becomes several windows)."""
         ...
 
     def head(self, hidden_size: int, task: Task) -> torch.nn.Module:

@@ -34,6 +34,8 @@ class ClassificationHead(nn.Module):
 class Classification:
     name = "classification"
     canonical_columns = ("text_a", "text_b", "label")
+    batch_columns = ("labels",)
+    trains = True
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         cues = cue_concepts(task.world, len(task.labels))
