@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raytl.tasks.entry import HubSource, Task
+from raytl.tasks.entry import HubSource, LocalFile, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
 
@@ -59,7 +59,7 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
+        languages=tuple(["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]),
         sources={
             "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
             "validation": HubSource(
@@ -68,6 +68,11 @@ _TASKS = [
             "test": HubSource(
                 "google/xtreme", "XNLI", "test", _XTREME_XNLI, _XNLI_COLUMNS, where={"language": "{lang}"}
             ),
+        },
+        local={
+            "train": LocalFile("MNLI/train.tsv", "glue_tsv"),
+            "validation": LocalFile("XNLI-1.0/xnli.dev.tsv", "xnli_tsv"),
+            "test": LocalFile("XNLI-1.0/xnli.test.tsv", "xnli_tsv"),
         },
         labels=NLI_LABELS,
         label_aliases={"contradictory": "contradiction"},
@@ -79,12 +84,17 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple("de en es fr ja ko zh".split()),
+        languages=tuple(["de", "en", "es", "fr", "ja", "ko", "zh"]),
         sources={
             # google/xtreme's PAWS-X.en train lacks 226 rows; the original release has all 49,401
             "train": HubSource("google-research-datasets/paws-x", "en", "train", _PAWSX_ORIGINAL, _PAIR_COLUMNS),
             "validation": HubSource("google/xtreme", "PAWS-X.{lang}", "validation", _XTREME_PAWSX, _PAIR_COLUMNS),
             "test": HubSource("google/xtreme", "PAWS-X.{lang}", "test", _XTREME_PAWSX, _PAIR_COLUMNS),
+        },
+        local={
+            "train": LocalFile("x-final/en/train.tsv", "pawsx_tsv"),
+            "validation": LocalFile("x-final/{lang}/dev_2k.tsv", "pawsx_tsv"),
+            "test": LocalFile("x-final/{lang}/test_2k.tsv", "pawsx_tsv"),
         },
         labels=("0", "1"),
         world="paraphrase",

@@ -43,6 +43,18 @@ class HubSource:
 
 
 @dataclass(frozen=True)
+class LocalFile:
+    """One split in the original release's file layout, under `data.dir`.
+
+    `path` may contain `{lang}` (and `{iso3}` for Tatoeba); `reader` names a function in `raytl.tasks.readers.READERS`
+    that returns the rows in the same schema as the split's `HubSource`, so one validation path serves both.
+    """
+
+    path: str
+    reader: str
+
+
+@dataclass(frozen=True)
 class Task:
     """A task: data sources per split, format, metric, languages. Adding a task is adding one of these.
 
@@ -57,6 +69,7 @@ class Task:
     metric: str
     languages: tuple[str, ...]
     sources: Mapping[Split, HubSource]
+    local: Mapping[Split, LocalFile] = field(default_factory=_frozen)
     labels: tuple[str, ...] = ()
     label_aliases: Mapping[str, str] = field(default_factory=_frozen)
     dev_key: str = "accuracy"  # which of the metric's values selects checkpoints on English dev

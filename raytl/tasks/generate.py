@@ -17,8 +17,8 @@ from typing import Any
 
 from raytl.tasks.entry import HubSource, Task
 
-_ONSETS = "b c d f g h j k l m n p r s t v w z".split()
-_VOWELS = "a e i o u".split()
+_ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z"]
+_VOWELS = ["a", "e", "i", "o", "u"]
 N_CONCEPTS = 400
 CUES_PER_LABEL = 6
 COGNATE_SHARE = 0.5

@@ -7,6 +7,7 @@ task does not have fails with one `InputError` naming task, split, language and 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import datasets
 from datasets import Dataset
@@ -16,6 +17,7 @@ from raytl.errors import InputError
 from raytl.tasks.entry import Split, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.generate import render, stable_seed
+from raytl.tasks.readers import ISO3, READERS
 
 datasets.disable_progress_bars()
 
@@ -72,10 +74,13 @@ def _generated(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset
 
 
 def _from_directory(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
-    raise InputError(
-        f"task '{task.name}': data.source 'local' has no reader for this task's original files yet; "
-        "allowed: hub, generated"
-    )
+    if split not in task.local:
+        raise InputError(f"task '{task.name}', split '{split}': no original-file layout is known; allowed: hub, generated")
+    local = task.local[split]
+    path = Path(data.dir or ".") / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
+    if not path.is_file():
+        raise InputError(f"task '{task.name}', split '{split}', language '{lang}': file not found: {path}")
+    return READERS[local.reader](path, task, split, lang)
 
 
 _READERS = {"hub": _from_hub, "generated": _generated, "local": _from_directory}
