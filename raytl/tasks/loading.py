@@ -75,7 +75,8 @@ def _generated(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset
 
 def _from_directory(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
     if split not in task.local:
-        raise InputError(f"task '{task.name}', split '{split}': no original-file layout is known; allowed: hub, generated")
+        where = f"task '{task.name}', split '{split}'"
+        raise InputError(f"{where}: no original-file layout is known; allowed: hub, generated")
     local = task.local[split]
     path = Path(data.dir or ".") / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
     if not path.is_file():
