@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 @app.command()
 def search(
     space_file: Annotated[Path, typer.Argument(help="search-space YAML, e.g. search_spaces/quickstart.yaml")],
-    storage: Annotated[Optional[str], typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
+    storage: Annotated[str | None, typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
     from raytl.plan import describe, load_checked
@@ -34,6 +34,21 @@ def search(
     typer.echo(describe(space))
     table = run_search(space, run)
     _print_results(table, run)
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")]) -> None:
+    """Continue a search after any failure (driver killed, head restarted): `raytl resume runs/quickstart`."""
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.plan import load_checked
+
+    run = RunDir(run_dir.resolve())
+    if not run.tune.is_dir():
+        raise InputError(f"{run_dir}: not a run directory (no tune/ inside); allowed: a directory `raytl search` made")
+    space = load_checked(run.space)
+    from raytl.search.tuner import resume_search
+
+    _print_results(resume_search(space, run), run)
 
 
 @app.command()
@@ -67,7 +82,7 @@ def score(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory (finished or running)")],
-    out: Annotated[Optional[Path], typer.Option(help="output directory (default RUN_DIR/report)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/report)")] = None,
 ) -> None:
     """Build the Markdown/HTML report of a run: `raytl report runs/quickstart`."""
     from raytl.report.render import build_report

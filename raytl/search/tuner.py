@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from raytl.config import SearchSpace
-from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.search.progress import ProgressPrinter
 from raytl.search.space import sampler, search_function
 from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
 
@@ -51,11 +53,8 @@ def build_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
         sampler=sampler(space),
         points_to_evaluate=space.search.points_to_evaluate or None,
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, space=space, run_dir=str(run.root)), {DRIVER_RESOURCE: 1}
-    )
     return tune.Tuner(
-        trainable,
+        trainable_for(space, run),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=MODE,
@@ -68,8 +67,16 @@ def build_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
             name=run.tune.name,
             storage_path=str(run.root),
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
-            verbose=1,
+            callbacks=[ProgressPrinter(METRIC)],
+            verbose=0,
         ),
+    )
+
+
+def trainable_for(space: SearchSpace, run: RunDir):
+    """The Tune trainable: the trial function with its constants, its driver on the small custom resource."""
+    return tune.with_resources(
+        tune.with_parameters(run_trial, space=space, run_dir=str(run.root)), {DRIVER_RESOURCE: 1}
     )
 
 
@@ -77,19 +84,42 @@ def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run the whole search and return one row per trial."""
     start_ray(space)
     grid = build_tuner(space, run).fit()
-    return results_table(grid, space)
+    return results_table(grid, space, run)
 
 
-def results_table(grid: tune.ResultGrid, space: SearchSpace) -> pd.DataFrame:
+def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+    """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
+    checkpoint, errored ones are retried."""
+    start_ray(space)
+    tuner = tune.Tuner.restore(
+        str(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
+    )
+    return results_table(tuner.fit(), space, run)
+
+
+def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.DataFrame:
+    """One row per trial; trials the scheduler stopped or that errored get that status in their summary too."""
     rows = []
     for result in grid:
         metrics = result.metrics or {}
-        params = trial_params(result.config)
-        row = {"trial_id": metrics.get("trial_id"), **params, "status": metrics.get("status", "failed")}
+        trial_id = metrics.get("trial_id") or Path(result.path).name
+        status = "failed" if result.error else metrics.get("status", "failed")
+        if status == "running":  # ended without finishing its targets: the scheduler stopped it
+            status = "stopped"
+        mark_status(run, trial_id, status)
+        row = {"trial_id": trial_id, **trial_params(result.config), "status": status}
         row.update({f"score:{t}": metrics.get(f"score:{t}") for t in space.targets})
         row["objective"] = metrics.get(METRIC)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mark_status(run: RunDir, trial_id: str, status: str) -> None:
+    path = run.summary(trial_id)
+    if path.is_file():
+        summary = json.loads(path.read_text())
+        if summary["status"] != status and summary["status"] in ("running", "completed"):
+            write_json(path, {**summary, "status": status})
 
 
 def resolve_run(space: SearchSpace) -> RunDir:

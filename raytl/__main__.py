@@ -1,0 +1,3 @@
+from raytl.cli import main
+
+main()

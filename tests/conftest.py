@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny search space in the real YAML layout."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_space(storage: Path, **overrides: Any) -> dict[str, Any]:
+    """A search space that trains in seconds: tiny model, generated data, few steps."""
+    phase = {"lr": {"low": 1e-3, "high": 3e-3}, "max_steps": 8, "batch_size": 16, "max_length": 48, "eval_every": 4}
+    space: dict[str, Any] = {
+        "name": "t",
+        "storage": str(storage),
+        "models": ["tiny"],
+        "intermediate_tasks": ["none", "mnli"],
+        "targets": ["xnli"],
+        "intermediate": phase,
+        "target": copy.deepcopy(phase),
+        "data": {"source": "generated", "generated_train_size": 256, "generated_eval_size": 48},
+        "resources": {"num_workers": 2, "cpus_per_worker": 1},
+        "deepspeed": {"zero_stage": 2},
+        "search": {"num_trials": 2, "points_to_evaluate": [
+            {"model": "tiny", "intermediate": "none", "lr_target": 2e-3},
+            {"model": "tiny", "intermediate": "mnli", "lr_intermediate": 2e-3, "lr_target": 2e-3},
+        ]},
+        "scheduler": {"type": "none"},
+    }
+    space.update(overrides)
+    return space
+
+
+def write_space(path: Path, space: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(space))
+    return path
+
+
+@pytest.fixture
+def space_file(tmp_path: Path) -> Path:
+    return write_space(tmp_path / "space.yaml", tiny_space(tmp_path / "runs"))
