@@ -20,7 +20,8 @@ class HubSource:
 
     `config`, `where` values may contain `{lang}`. `features` is the real column schema (name -> dtype): loaded data
     is checked against it and generated data is written in it. `columns` maps canonical names (what the format reads)
-    to hub columns.
+    to hub columns. `prefix` keeps one language's rows of a split that names the language only inside a value:
+    column -> {lang: prefix} (TyDiQA ids start with `arabic-`, `english-`, ...).
 
     >>> HubSource("nyu-mll/glue", "mnli", "validation_matched", features={"premise": "string"},
     ...           columns={"text_a": "premise"}).config_for("en")
@@ -34,12 +35,16 @@ class HubSource:
     columns: Mapping[str, str]
     where: Mapping[str, str] = field(default_factory=_frozen)
     revision: str | None = None
+    prefix: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def config_for(self, lang: str) -> str | None:
         return None if self.config is None else self.config.format(lang=lang)
 
     def where_for(self, lang: str) -> dict[str, str]:
         return {column: value.format(lang=lang) for column, value in self.where.items()}
+
+    def prefix_for(self, lang: str) -> dict[str, str]:
+        return {column: by_language[lang] for column, by_language in self.prefix.items()}
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def corpus(languages: list[str], sentences_per_language: int = 300) -> Iterator[
 def render(rows: list[Mapping[str, Any]], source: HubSource, task: Task, lang: str) -> dict[str, list[Any]]:
     """Write canonical rows in the source's hub schema (column names, dtypes, label spelling, filter columns)."""
     hub_to_canonical = {hub: canonical for canonical, hub in source.columns.items()}
-    fixed = source.where_for(lang)
+    fixed, prefixes = source.where_for(lang), source.prefix_for(lang)
     table: dict[str, list[Any]] = {column: [] for column in source.features}
     for index, row in enumerate(rows):
         for column, dtype in source.features.items():
@@ -90,5 +90,5 @@ def render(rows: list[Mapping[str, Any]], source: HubSource, task: Task, lang: s
                     value = task.labels[value]
             else:
                 value = index if dtype.startswith("int") else f"{task.name}-{lang}-{index}"
-            table[column].append(value)
+            table[column].append(prefixes[column] + value if column in prefixes else value)
     return table

@@ -40,6 +40,8 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
         raise InputError(f"{where}: column '{missing[0]}' is missing; expected columns: {', '.join(source.features)}")
     for column, value in source.where_for(lang).items():
         raw = raw.filter(lambda row, c=column, v=value: row[c] == v)
+    for column, prefix in source.prefix_for(lang).items():
+        raw = raw.filter(lambda values, p=prefix: [v.startswith(p) for v in values], input_columns=column, batched=True)
     if len(raw) == 0:
         raise InputError(f"{where}: the split is empty")
     return _canonical(raw, task, split, lang, data)
