@@ -9,6 +9,16 @@ from typing import Literal
 
 Split = Literal["train", "validation", "test"]
 
+# XTREME language codes -> English names, as hub configs spell them (google/xtreme `udpos.{language}`)
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu", "vi": "Vietnamese",
+    "yo": "Yoruba", "zh": "Chinese",
+}
+
 
 def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
@@ -21,7 +31,10 @@ class HubSource:
     `config`, `where` values may contain `{lang}`. `features` is the real column schema (name -> dtype): loaded data
     is checked against it and generated data is written in it. `columns` maps canonical names (what the format reads)
     to hub columns. `prefix` keeps one language's rows of a split that names the language only inside a value:
-    column -> {lang: prefix} (TyDiQA ids start with `arabic-`, `english-`, ...).
+    column -> {lang: prefix} (TyDiQA ids start with `arabic-`, `english-`, ...). `config` may also contain
+    `{language}`, the English language name (`udpos.{language}` -> `udpos.English`). `unlabelled` is the raw label
+    of rows without a gold label (SNLI's -1): such rows are dropped. An empty `path` means there is no public hub
+    copy (licensed data): the source then only fixes the schema that local readers and the generator write.
 
     >>> HubSource("nyu-mll/glue", "mnli", "validation_matched", features={"premise": "string"},
     ...           columns={"text_a": "premise"}).config_for("en")
@@ -36,9 +49,10 @@ class HubSource:
     where: Mapping[str, str] = field(default_factory=_frozen)
     revision: str | None = None
     prefix: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    unlabelled: int | str | None = None
 
     def config_for(self, lang: str) -> str | None:
-        return None if self.config is None else self.config.format(lang=lang)
+        return None if self.config is None else self.config.format(lang=lang, language=LANGUAGE_NAMES.get(lang, lang))
 
     def where_for(self, lang: str) -> dict[str, str]:
         return {column: value.format(lang=lang) for column, value in self.where.items()}
@@ -66,6 +80,11 @@ class Task:
     `languages` are the evaluation languages (the test languages of a target; `("en",)` for an intermediate task).
     `labels` are the label names in index order, spelled as XTREME's submission files spell them.
     `world` names the generated-data family whose signal this task shares (tasks in one world transfer).
+    `more_sources` are further sources of a split, each loaded and canonicalised like the main one and appended after
+    it in order (ANLI+ = ANLI r1-r3 + MNLI + SNLI). `shape` names a row conversion in `raytl.tasks.shapes.SHAPES`
+    for tasks whose canonical columns are built from several hub columns: `columns` then renames hub columns to the
+    names the shape reads. `label_file` (under `data.dir`, one label per line) supplies `labels` at load time for
+    tasks whose label set comes with the user's data (CCG supertags); `labels` is then empty in the entry.
     """
 
     name: str
@@ -81,11 +100,18 @@ class Task:
     group: str = ""
     world: str = ""
     description: str = ""
+    more_sources: Mapping[Split, tuple[HubSource, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    shape: str = ""
+    label_file: str = ""
 
     def source(self, split: Split) -> HubSource:
         if split not in self.sources:
             raise KeyError(f"task '{self.name}' has no '{split}' split; it has: {', '.join(self.sources)}")
         return self.sources[split]
+
+    def parts(self, split: Split) -> tuple[HubSource, ...]:
+        """Every source of a split in load order: the main one, then `more_sources`."""
+        return (self.source(split), *self.more_sources.get(split, ()))
 
     def label_index(self, value: int | str) -> int:
         """Map a raw label (an index, or a name as the source spells it) to its index in `labels`."""
