@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from raytl.tasks.formats import classification
+from raytl.tasks.formats import classification, span_qa
 from raytl.tasks.formats.base import Format
 
 FORMATS: dict[str, Format] = {
     classification.FORMAT.name: classification.FORMAT,
+    span_qa.FORMAT.name: span_qa.FORMAT,
 }
