@@ -14,10 +14,12 @@ from datasets import Dataset
 
 from raytl.config import DataConfig
 from raytl.errors import InputError
-from raytl.tasks.entry import Split, Task
+from raytl.tasks.entry import HubSource, Split, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.generate import render, stable_seed
+from raytl.tasks.labels import with_labels
 from raytl.tasks.readers import ISO3, READERS
+from raytl.tasks.shapes import SHAPES
 
 datasets.disable_progress_bars()
 
@@ -33,8 +35,18 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
         raise InputError(f"{where}: unknown language; allowed: {', '.join(task.languages)}")
     if split not in task.sources:
         raise InputError(f"{where}: no such split; allowed: {', '.join(task.sources)}")
-    source = task.source(split)
-    raw = _READERS[data.source](task, split, lang, data)
+    task = with_labels(task, data)
+    # original files replace a whole split; the hub and the generator read every part of it
+    sources = (task.source(split),) if data.source == "local" else task.parts(split)
+    parts = [_load_part(task, split, lang, data, source, index) for index, source in enumerate(sources)]
+    rows = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    cap = data.max_eval_examples if split != "train" else None
+    return rows.select(range(min(cap, len(rows)))) if cap else rows
+
+
+def _load_part(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
+    where = f"task '{task.name}', split '{split}', language '{lang}'" + (f", source {source.path}" if index else "")
+    raw = _READERS[data.source](task, split, lang, data, source, index)
     missing = [column for column in source.features if column not in raw.column_names]
     if missing:
         raise InputError(f"{where}: column '{missing[0]}' is missing; expected columns: {', '.join(source.features)}")
@@ -42,47 +54,73 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
         raw = raw.filter(lambda row, c=column, v=value: row[c] == v)
     for column, prefix in source.prefix_for(lang).items():
         raw = raw.filter(lambda values, p=prefix: [v.startswith(p) for v in values], input_columns=column, batched=True)
+    if source.unlabelled is not None:
+        raw = raw.filter(lambda value, u=source.unlabelled: value != u, input_columns=source.columns["label"])
     if len(raw) == 0:
         raise InputError(f"{where}: the split is empty")
-    return _canonical(raw, task, split, lang, data)
+    return canonical(raw, task, source, where)
 
 
-def _canonical(raw: Dataset, task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
-    source = task.source(split)
-    columns = {hub: canonical for canonical, hub in source.columns.items()}
+def canonical(raw: Dataset, task: Task, source: HubSource, where: str) -> Dataset:
+    """Hub-schema rows -> canonical rows: rename, apply the task's shape, map labels (and tags) to indices."""
+    columns = {hub: name for name, hub in source.columns.items()}
     rows = raw.select_columns(list(columns)).rename_columns(columns)
-    if "label" in rows.column_names:
+    if task.shape:
         try:
-            labels = [task.label_index(value) for value in rows["label"]]
+            rows = rows.map(SHAPES[task.shape].read, remove_columns=rows.column_names)
         except ValueError as exc:
-            raise InputError(f"task '{task.name}', split '{split}', language '{lang}', column 'label': {exc}") from None
-        rows = rows.remove_columns("label").add_column("label", labels)
-    cap = data.max_eval_examples if split != "train" else None
-    return rows.select(range(min(cap, len(rows)))) if cap else rows
+            raise InputError(f"{where}: {exc}") from None
+    for column in ("label", "tags"):
+        if column in rows.column_names:
+            rows = rows.remove_columns(column).add_column(column, _indices(rows[column], task, f"{where}, {column}"))
+    return rows
 
 
-def _from_hub(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
-    source = task.source(split)
-    return datasets.load_dataset(
-        source.path, source.config_for(lang), split=source.split, revision=source.revision
-    )
+def _indices(values: list, task: Task, where: str) -> list:
+    try:
+        return [[task.label_index(v) for v in value] if isinstance(value, list) else task.label_index(value)
+                for value in values]
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
-def _generated(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
+def _from_hub(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
+    if not source.path:
+        raise InputError(f"task '{task.name}': no public hub copy; use data.source: local or generated")
+    raw = datasets.load_dataset(source.path, source.config_for(lang), split=source.split, revision=source.revision)
+    _check_label_names(raw, task, source)
+    return raw
+
+
+def _check_label_names(raw: Dataset, task: Task, source: HubSource) -> None:
+    """A hub ClassLabel column stores indices: its names must be the task's labels in the same order."""
+    for column in (source.columns.get("label"), source.columns.get("tags")):
+        feature = raw.features.get(column) if column else None
+        names = getattr(getattr(feature, "feature", feature), "names", None)
+        if names is not None and tuple(names) != task.labels:
+            raise InputError(f"task '{task.name}': {source.path} column '{column}' has labels {', '.join(names)}; "
+                             f"the entry lists {', '.join(task.labels)}")
+
+
+def _generated(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
     count = data.generated_train_size if split == "train" else data.generated_eval_size
-    rng = random.Random(stable_seed("examples", task.name, split, lang))
+    count = -(-count // len(task.parts(split)))  # a multi-source split shares its size among its sources
+    rng = random.Random(stable_seed("examples", task.name, split, lang, *([index] if index else [])))
     rows = FORMATS[task.format].generate(task, lang, count, rng)
-    return Dataset.from_dict(render(rows, task.source(split), task, lang))
+    if task.shape:
+        rows = [SHAPES[task.shape].write(row) for row in rows]
+    return Dataset.from_dict(render(rows, source, task, lang))
 
 
-def _from_directory(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
+def _from_directory(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
     if split not in task.local:
         where = f"task '{task.name}', split '{split}'"
         raise InputError(f"{where}: no original-file layout is known; allowed: hub, generated")
     local = task.local[split]
     path = Path(data.dir or ".") / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
-    if not path.is_file():
-        raise InputError(f"task '{task.name}', split '{split}', language '{lang}': file not found: {path}")
+    if not path.exists():
+        expected = (READERS[local.reader].__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        raise InputError(f"task '{task.name}', split '{split}', language '{lang}': not found: {path} ({expected})")
     return READERS[local.reader](path, task, split, lang)
 
 
