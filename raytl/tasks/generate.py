@@ -89,6 +89,13 @@ def render(rows: list[Mapping[str, Any]], source: HubSource, task: Task, lang: s
                 if hub_to_canonical[column] == "label" and dtype == "string":
                     value = task.labels[value]
             else:
-                value = index if dtype.startswith("int") else f"{task.name}-{lang}-{index}"
+                value = _placeholder(dtype, f"{task.name}-{lang}-{index}", index)
             table[column].append(prefixes[column] + value if column in prefixes else value)
     return table
+
+
+def _placeholder(dtype: str, text: str, index: int) -> Any:
+    """A value of the right type for a column no canonical column fills (ids, per-token `langs`, ...)."""
+    if dtype.startswith("list"):
+        return []
+    return index if dtype.startswith("int") else text
