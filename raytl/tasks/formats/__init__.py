@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from raytl.tasks.formats import classification, span_qa
+from raytl.tasks.formats import classification, multiple_choice, span_qa, tagging
 from raytl.tasks.formats.base import Format
 
 FORMATS: dict[str, Format] = {
     classification.FORMAT.name: classification.FORMAT,
     span_qa.FORMAT.name: span_qa.FORMAT,
+    tagging.FORMAT.name: tagging.FORMAT,
+    multiple_choice.FORMAT.name: multiple_choice.FORMAT,
 }
