@@ -119,7 +119,7 @@ def _from_directory(task: Task, split: Split, lang: str, data: DataConfig, sourc
     local = task.local[split]
     path = Path(data.dir or ".") / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
     if not path.exists():
-        expected = (READERS[local.reader].__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        expected = " ".join((READERS[local.reader].__doc__ or "").split("\n\n")[0].split())
         raise InputError(f"task '{task.name}', split '{split}', language '{lang}': not found: {path} ({expected})")
     return READERS[local.reader](path, task, split, lang)
 

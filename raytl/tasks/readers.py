@@ -15,6 +15,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from raytl.errors import InputError
+from raytl.tasks.conllu import read_conllu
 from raytl.tasks.entry import Task
 
 # XTREME language codes -> the ISO 639-3 codes the LASER Tatoeba files use
@@ -133,9 +134,117 @@ def _squad_field(path: Path, parent: object, key: str, kind: type, where: str) -
     return value
 
 
+UD_SPLITS = {"train": "train", "validation": "dev", "test": "test"}
+
+
+def ud_conllu(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """UD v2.5 (`ud-treebanks-v2.5/*/{lang}_*-ud-{train,dev,test}.conllu`): every treebank of the language merged,
+    fused multi-word tokens kept as surface forms, as XTREME's preprocessing did (the hub copy keeps syntactic words).
+
+    Sentences whose text is withheld (every form `_`, e.g. Arabic NYUAD) are skipped.
+    """
+    pattern = f"*/{lang}_*-ud-{UD_SPLITS[split]}.conllu"
+    files = sorted(path.glob(pattern))
+    if not files:
+        raise InputError(f"{path}: no treebank file matches {pattern}")
+    tokens, tags = [], []
+    for file in files:
+        for sentence in read_conllu(file):
+            if all(word.form == "_" for word in sentence):
+                continue
+            tokens.append([word.form for word in sentence])
+            tags.append([_tag(task, word.upos, file, word.line) for word in sentence])
+    return Dataset.from_dict({"tokens": tokens, "pos_tags": tags})
+
+
+def panx_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """PAN-X (XTREME's WikiANN split) `panx_dataset/{lang}/{train,dev,test}`: `token<TAB>tag` lines, a blank line
+    after each sentence; a `{lang}:` prefix on tokens (some copies have it) is removed.
+    """
+    sentences: list[list[tuple[str, int]]] = [[]]
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            sentences.append([])
+            continue
+        token, tab, tag = line.rpartition("\t")
+        if not tab or not token:
+            raise InputError(f"{path}: line {number}: expected token<TAB>tag, found {line!r}")
+        sentences[-1].append((token.removeprefix(f"{lang}:"), _tag(task, tag.strip(), path, number)))
+    sentences = [sentence for sentence in sentences if sentence]
+    return Dataset.from_dict({
+        "tokens": [[token for token, _ in sentence] for sentence in sentences],
+        "ner_tags": [[tag for _, tag in sentence] for sentence in sentences],
+        "langs": [[lang] * len(sentence) for sentence in sentences],
+    })
+
+
+def sst2_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """GLUE SST-2/{train,dev}.tsv: a header `sentence<TAB>label`, labels 0 (negative) and 1 (positive)."""
+    rows = read_tsv(path, ["sentence", "label"])
+    labels = [_tag(task, _integer(row["label"], path, number), path, number) for number, row in enumerate(rows, 2)]
+    return Dataset.from_dict({"sentence": [row["sentence"] for row in rows], "label": labels,
+                              "idx": list(range(len(rows)))})
+
+
+COSMOSQA_COLUMNS = ("id", "context", "question", "answer0", "answer1", "answer2", "answer3", "label")
+
+
+def cosmosqa_csv(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """CosmosQA's original train.csv / valid.csv (quoted CSV): id, context, question, answer0..answer3, label."""
+    table: dict[str, list] = {column: [] for column in COSMOSQA_COLUMNS}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in COSMOSQA_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: line 1: column '{missing[0]}' is missing; found: {reader.fieldnames}")
+        for row in reader:
+            for column in COSMOSQA_COLUMNS[:-1]:
+                table[column].append(row[column])
+            table["label"].append(_integer(row["label"], path, reader.line_num))
+    return Dataset.from_dict(table)
+
+
+def ccg_tagged(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """CCG supertags from your own CCGbank copy (LDC2005T13 is licensed: raytl ships no CCG data). Write one
+    sentence per line: space-separated tokens, a tab, space-separated supertags (one per token); list every
+    supertag, one per line, in the task's label file.
+    """
+    tokens, tags = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        words, tab, supertags = line.partition("\t")
+        words_list, tag_list = words.split(), supertags.split()
+        if not tab or not words_list or len(words_list) != len(tag_list):
+            raise InputError(f"{path}: line {number}: expected tokens<TAB>supertags with as many supertags as "
+                             f"tokens; found {len(words_list)} tokens and {len(tag_list)} supertags")
+        tokens.append(words_list)
+        tags.append([_tag(task, tag, path, number) for tag in tag_list])
+    return Dataset.from_dict({"tokens": tokens, "tags": tags})
+
+
+def _tag(task: Task, value: int | str, path: Path, number: int) -> int:
+    try:
+        return task.label_index(value)
+    except ValueError as exc:
+        raise InputError(f"{path}: line {number}: {exc}") from None
+
+
+def _integer(value: str, path: Path, number: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{path}: line {number}: label {value!r} is not an integer") from None
+
+
 READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
     "glue_tsv": glue_tsv,
     "xnli_tsv": xnli_tsv,
     "pawsx_tsv": pawsx_tsv,
     "squad_json": squad_json,
+    "ud_conllu": ud_conllu,
+    "panx_tsv": panx_tsv,
+    "sst2_tsv": sst2_tsv,
+    "cosmosqa_csv": cosmosqa_csv,
+    "ccg_tagged": ccg_tagged,
 }
