@@ -38,6 +38,50 @@ def _qa(path: str, config: str, split: str, features: dict[str, str] = _SQUAD, t
 
 _SQUAD_V1_TRAIN = _qa("rajpurkar/squad", "plain_text", "train")
 
+_ANLI = {"uid": "string", "premise": "string", "hypothesis": "string", "label": "int64", "reason": "string"}
+_SNLI = {"premise": "string", "hypothesis": "string", "label": "int64"}
+_GLUE_SST2 = {"sentence": "string", "label": "int64", "idx": "int32"}
+_HELLASWAG = {"ind": "int32", "activity_label": "string", "ctx_a": "string", "ctx_b": "string", "ctx": "string",
+              "endings": "list<string>", "source_id": "string", "split": "string", "split_type": "string",
+              "label": "string"}
+_COSMOSQA = {"id": "string", "context": "string", "question": "string", "answer0": "string", "answer1": "string",
+             "answer2": "string", "answer3": "string", "label": "int32"}
+_COMMONSENSEQA = {"id": "string", "question": "string", "question_concept": "string",
+                  "choices": "struct<label: list<string>, text: list<string>>", "answerKey": "string"}
+_UDPOS = {"tokens": "list<string>", "pos_tags": "list<int64>"}  # ClassLabel indices
+_PANX = {"tokens": "list<string>", "ner_tags": "list<int64>", "langs": "list<string>"}
+_CCG = {"tokens": "list<string>", "tags": "list<int64>"}  # no hub copy: the schema local files are read into
+
+_ANLI_ROUNDS = ("r1", "r2", "r3")
+_ANLI_PLUS_TRAIN = (
+    *(HubSource("facebook/anli", "plain_text", f"train_{r}", _ANLI, _NLI_COLUMNS) for r in _ANLI_ROUNDS[1:]),
+    _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
+    HubSource("stanfordnlp/snli", "plain_text", "train", _SNLI, _NLI_COLUMNS, unlabelled=-1),
+)
+_MC_COLUMNS = {  # hub columns -> the names each shape reads (raytl.tasks.shapes)
+    "hellaswag": {"prompt": "ctx_a", "lead": "ctx_b", "endings": "endings", "label": "label"},
+    "cosmosqa": {name: name for name in _COSMOSQA if name != "id"},
+    "commonsenseqa": {"prompt": "question", "options": "choices", "answer": "answerKey"},
+}
+_PARQUET = "refs/convert/parquet"  # HellaSwag and CosmosQA keep only a loading script on main
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ",
+        "SYM", "VERB", "X")  # google/xtreme udpos ClassLabel order
+PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # google/xtreme PAN-X ClassLabel order
+UDPOS_LANGUAGES = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
+    "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+PANX_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
+    "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
+    "tr", "ur", "vi", "yo", "zh")
+
+
+def _mc(task: str, path: str, config: str | None, split: str, features: dict[str, str]) -> HubSource:
+    revision = _PARQUET if task in ("hellaswag", "cosmosqa") else None
+    return HubSource(path, config, split, features=features, columns=_MC_COLUMNS[task], revision=revision)
+
+
+def _tagging(config: str, split: str, features: dict[str, str], tags: str) -> HubSource:
+    return HubSource("google/xtreme", config, split, features=features, columns={"tokens": "tokens", "tags": tags})
+
 
 _TASKS = [
     Task(
@@ -189,6 +233,140 @@ _TASKS = [
         dev_key="f1",
         world="qa",
         description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages",
+    ),
+    Task(
+        name="anli_plus",
+        role="intermediate",
+        format="classification",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": HubSource("facebook/anli", "plain_text", "train_r1", _ANLI, _NLI_COLUMNS),
+            "validation": HubSource("facebook/anli", "plain_text", "dev_r1", _ANLI, _NLI_COLUMNS),
+        },
+        more_sources={
+            "train": _ANLI_PLUS_TRAIN,
+            "validation": tuple(HubSource("facebook/anli", "plain_text", f"dev_{r}", _ANLI, _NLI_COLUMNS)
+                                for r in _ANLI_ROUNDS[1:]),
+        },
+        labels=NLI_LABELS,
+        group="adversarial NLI",
+        world="nli",
+        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task (SNLI rows without gold label "
+        "dropped); dev = ANLI dev r1-r3",
+    ),
+    Task(
+        name="sst2",
+        role="intermediate",
+        format="classification",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _glue("sst2", "train", _GLUE_SST2, {"sentence": "sentence", "label": "label"}),
+            "validation": _glue("sst2", "validation", _GLUE_SST2, {"sentence": "sentence", "label": "label"}),
+        },
+        local={"train": LocalFile("SST-2/train.tsv", "sst2_tsv"), "validation": LocalFile("SST-2/dev.tsv", "sst2_tsv")},
+        labels=("negative", "positive"),
+        shape="one_sentence",
+        group="sentiment",
+        world="sentiment",
+        description="SST-2: 67,349 English movie-review sentences, negative or positive",
+    ),
+    Task(
+        name="hellaswag",
+        role="intermediate",
+        format="multiple_choice",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _mc("hellaswag", "Rowan/hellaswag", "default", "train", _HELLASWAG),
+            "validation": _mc("hellaswag", "Rowan/hellaswag", "default", "validation", _HELLASWAG),
+        },
+        labels=("0", "1", "2", "3"),
+        shape="hellaswag",
+        group="commonsense multiple choice",
+        world="commonsense",
+        description="HellaSwag: 39,905 contexts, pick the right one of 4 endings (prompt ctx_a, choice ctx_b + ending)",
+    ),
+    Task(
+        name="cosmosqa",
+        role="intermediate",
+        format="multiple_choice",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _mc("cosmosqa", "allenai/cosmos_qa", "default", "train", _COSMOSQA),
+            "validation": _mc("cosmosqa", "allenai/cosmos_qa", "default", "validation", _COSMOSQA),
+        },
+        local={"train": LocalFile("cosmosqa/train.csv", "cosmosqa_csv"),
+               "validation": LocalFile("cosmosqa/valid.csv", "cosmosqa_csv")},
+        labels=("0", "1", "2", "3"),
+        shape="cosmosqa",
+        group="commonsense multiple choice",
+        world="commonsense",
+        description="CosmosQA: 25,262 reading-comprehension questions, 4 answers (prompt context + question)",
+    ),
+    Task(
+        name="commonsenseqa",
+        role="intermediate",
+        format="multiple_choice",
+        metric="accuracy",
+        languages=("en",),
+        sources={
+            "train": _mc("commonsenseqa", "tau/commonsense_qa", None, "train", _COMMONSENSEQA),
+            "validation": _mc("commonsenseqa", "tau/commonsense_qa", None, "validation", _COMMONSENSEQA),
+        },
+        labels=("0", "1", "2", "3", "4"),  # choice positions; answerKey is mapped through choices.label
+        shape="commonsenseqa",
+        group="commonsense multiple choice",
+        world="commonsense",
+        description="CommonsenseQA: 9,741 questions, 5 answers",
+    ),
+    Task(
+        name="ccg",
+        role="intermediate",
+        format="tagging",
+        metric="accuracy",  # exact match of whole sentences until a token-accuracy metric exists
+        languages=("en",),
+        sources={split: HubSource("", None, split, _CCG, {"tokens": "tokens", "tags": "tags"})
+                 for split in ("train", "validation")},
+        local={"train": LocalFile("ccg/train.tsv", "ccg_tagged"), "validation": LocalFile("ccg/dev.tsv", "ccg_tagged")},
+        label_file="ccg/tags.txt",
+        group="syntactic tagging",
+        world="syntax",
+        description="CCG supertagging from your own CCGbank (LDC2005T13, licensed): data.dir/ccg/{train,dev}.tsv with "
+        "one sentence per line (tokens, a tab, supertags) and data.dir/ccg/tags.txt with one supertag per line",
+    ),
+    Task(
+        name="udpos",
+        role="target",
+        format="tagging",
+        metric="seqeval_f1",
+        languages=UDPOS_LANGUAGES,
+        sources={split: _tagging("udpos.{language}", split, _UDPOS, "pos_tags")
+                 for split in ("train", "validation", "test")},
+        local={split: LocalFile("ud-treebanks-v2.5", "ud_conllu") for split in ("train", "validation", "test")},
+        labels=UPOS,
+        dev_key="f1",
+        world="syntax",
+        description="UD-POS: train on UD v2.5 English (all treebanks), test in 33 languages; seqeval F1 as XTREME "
+        "scores it, not token accuracy",
+    ),
+    Task(
+        name="panx",
+        role="target",
+        format="tagging",
+        metric="seqeval_f1",
+        languages=PANX_LANGUAGES,
+        sources={split: _tagging("PAN-X.{lang}", split, _PANX, "ner_tags")
+                 for split in ("train", "validation", "test")},
+        local={"train": LocalFile("panx_dataset/{lang}/train", "panx_tsv"),
+               "validation": LocalFile("panx_dataset/{lang}/dev", "panx_tsv"),
+               "test": LocalFile("panx_dataset/{lang}/test", "panx_tsv")},
+        labels=PANX_LABELS,
+        dev_key="f1",
+        world="entities",
+        description="PAN-X (WikiANN): train on English (20k sentences), test in 40 languages; IOB2 PER/ORG/LOC",
     ),
 ]
 
