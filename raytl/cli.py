@@ -20,18 +20,19 @@ def search(
     storage: Annotated[str | None, typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
+    from raytl.pipeline.run_dir import RunDir
     from raytl.plan import describe, load_checked
 
     space = load_checked(space_file, storage)
-    from raytl.search.tuner import resolve_run, run_search
-
-    run = resolve_run(space)
+    run = RunDir.of(space.storage, space.name)
     if run.tune.exists():
         raise InputError(f"{space_file}: name: run directory {run.root} exists; resume it with `raytl resume "
                          f"{run.root}`, or choose another name")
     run.root.mkdir(parents=True, exist_ok=True)
     run.space.write_text(space_file.read_text())
     typer.echo(describe(space))
+    from raytl.search.tuner import run_search
+
     table = run_search(space, run)
     _print_results(table, run)
 

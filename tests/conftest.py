@@ -26,7 +26,7 @@ def tiny_space(storage: Path, **overrides: Any) -> dict[str, Any]:
         "data": {"source": "generated", "generated_train_size": 256, "generated_eval_size": 48},
         "resources": {"num_workers": 2, "cpus_per_worker": 1},
         "deepspeed": {"zero_stage": 2},
-        "search": {"num_trials": 2, "points_to_evaluate": [
+        "search": {"num_trials": 2, "max_failures": 0, "points_to_evaluate": [
             {"model": "tiny", "intermediate": "none", "lr_target": 2e-3},
             {"model": "tiny", "intermediate": "mnli", "lr_intermediate": 2e-3, "lr_target": 2e-3},
         ]},

@@ -43,6 +43,11 @@ class RunDir:
     def optuna_db(self) -> Path:
         return self.root / "optuna.db"
 
+    @classmethod
+    def of(cls, storage: str, name: str) -> RunDir:
+        """The run directory of a search named `name` under `storage`."""
+        return cls(Path(storage).resolve() / name)
+
     def trial(self, trial_id: str) -> Path:
         return self.root / "trials" / trial_id
 

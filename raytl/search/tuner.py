@@ -120,7 +120,3 @@ def mark_status(run: RunDir, trial_id: str, status: str) -> None:
         summary = json.loads(path.read_text())
         if summary["status"] != status and summary["status"] in ("running", "completed"):
             write_json(path, {**summary, "status": status})
-
-
-def resolve_run(space: SearchSpace) -> RunDir:
-    return RunDir(Path(space.storage).resolve() / space.name)

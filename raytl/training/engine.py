@@ -53,8 +53,8 @@ def deepspeed_config(
         "scheduler": {
             "type": "WarmupDecayLR",
             "params": {
-                "total_num_steps": max(total_steps, warmup_steps + 1),
-                "warmup_num_steps": warmup_steps,
+                "total_num_steps": max(total_steps, warmup_steps + 2),
+                "warmup_num_steps": max(1, warmup_steps),  # DeepSpeed rejects 0
                 "warmup_min_lr": 0.0,
                 "warmup_max_lr": lr,
                 "warmup_type": "linear",

@@ -8,6 +8,7 @@ the example), `word_start` (its first word) and `word_positions` (the token posi
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -93,6 +94,12 @@ def _tag_sequence(labels: Sequence[str], length: int, rng: random.Random) -> lis
     return tags
 
 
+def _unambiguous(cues: list[list[int]], words: Sequence[str]) -> list[list[int]]:
+    """Cue concepts whose surface form no other cue shares (the lexicon has homographs), so a word fixes its tag."""
+    counts = Counter(words[concept] for group in cues for concept in group)
+    return [[concept for concept in group if counts[words[concept]] == 1] or group for group in cues]
+
+
 class Tagging:
     name = "tagging"
     canonical_columns = ("tokens", "tags")
@@ -102,7 +109,8 @@ class Tagging:
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         """Each word is a cue concept of its tag's class: the tag is learnable from the word and transfers through
         the lexicon's cognates. About LONG_SHARE of the sentences exceed a 64-token window."""
-        cues, words = cue_concepts(task.world, len(task.labels)), lexicon(lang)
+        words = lexicon(lang)
+        cues = _unambiguous(cue_concepts(task.world, len(task.labels)), words)
         rows = []
         for _ in range(count):
             length = rng.randint(*(LONG_WORDS if rng.random() < LONG_SHARE else SHORT_WORDS))

@@ -1,0 +1,54 @@
+"""The real path end to end: Tune + Optuna -> TorchTrainer (2 workers, gloo) -> DeepSpeed ZeRO-2/3 -> phases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import ray
+
+from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.store import PhaseStore
+from raytl.plan import load_checked
+from raytl.tasks import TASKS
+from tests.conftest import tiny_space, write_space
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("zero_stage", [2, 3])
+def test_two_trial_search(tmp_path: Path, zero_stage: int) -> None:
+    from raytl.search.tuner import run_search
+
+    space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
+        tmp_path / "runs", name=f"zero{zero_stage}", deepspeed={"zero_stage": zero_stage})))
+    run = RunDir.of(space.storage, space.name)
+    table = run_search(space, run)
+
+    assert sorted(table["intermediate"]) == ["mnli", "none"] and list(table["status"]) == ["completed"] * 2
+    languages = TASKS["xnli"].languages
+    for _, row in table.iterrows():
+        summary = json.loads(run.summary(row["trial_id"]).read_text())
+        per_language = summary["targets"]["xnli"]["languages"]
+        assert sorted(per_language) == sorted(languages)
+        accuracies = [per_language[lang]["accuracy"] for lang in languages]
+        assert all(0 <= value <= 100 for value in accuracies)
+        # the objective is the XTREME-style unweighted mean over languages (one target here)
+        assert summary["objective"] == pytest.approx(sum(accuracies) / len(accuracies))
+        assert row["objective"] == pytest.approx(summary["objective"])
+        predictions = run.predictions(row["trial_id"]) / "xnli"
+        assert sorted(p.name for p in predictions.iterdir()) == sorted(f"test-{lang}.tsv" for lang in languages)
+        assert len((predictions / "test-de.tsv").read_text().splitlines()) == 48
+        checkpoints = list((run.train / row["trial_id"]).glob("checkpoint_*"))
+        assert checkpoints, "checkpoints are reported with the metrics"
+        assert any((c / "progress.json").is_file() for c in checkpoints)
+    builds = PhaseStore(run.phases).builds()
+    assert [b["task"] for b in builds] == ["mnli"]
+    assert (run.phases / builds[0]["phase_id"] / "model.safetensors").is_file()
