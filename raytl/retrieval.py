@@ -27,7 +27,9 @@ def mine_pairs(src: np.ndarray | torch.Tensor, trg: np.ndarray | torch.Tensor, k
     score(x, y) = cos(x, y) / ((mean of x's k best cosines + mean of y's k best cosines) / 2). Each source's
     best-scoring target among its k nearest, and each target's best-scoring source among its k nearest, are
     candidates; sorted by score, a candidate is kept when neither its source nor its target is already used.
-    Ties keep the order sources-then-targets. No threshold is applied (see `fit_threshold`).
+    Ties keep the order sources-then-targets. No threshold is applied (see `fit_threshold`). `block_size` is
+    the number of source rows per product (default: 256 MiB of similarities); the n x m matrix never exists.
+    Cosines come from a float32 product, margins are taken in float64.
 
     >>> x = np.eye(3, dtype=np.float32)
     >>> [(s, t) for s, t, _ in mine_pairs(x, x[[2, 0, 1]], k=2)]
@@ -119,8 +121,12 @@ def pairs_to_ids(candidates: Sequence[tuple[int, int, float]], src_ids: Sequence
     >>> pairs_to_ids([(0, 1, 1.2), (1, 0, 1.1)], [None, "de-2"], ["en-1", "en-2"])
     [('de-2', 'en-1', 1.1)]
     """
-    return [(src_ids[s], trg_ids[t], score) for s, t, score in candidates
-            if src_ids[s] is not None and trg_ids[t] is not None]  # type: ignore[misc]
+    mapped = []
+    for source, target, score in candidates:
+        source_id, target_id = src_ids[source], trg_ids[target]
+        if source_id is not None and target_id is not None:
+            mapped.append((source_id, target_id, score))
+    return mapped
 
 
 def _unit_rows(embeddings: np.ndarray | torch.Tensor) -> torch.Tensor:
