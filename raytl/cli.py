@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from raytl.errors import InputError
 
@@ -18,18 +19,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 def search(
     space_file: Annotated[Path, typer.Argument(help="search-space YAML, e.g. search_spaces/quickstart.yaml")],
     storage: Annotated[str | None, typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
+    name: Annotated[str | None, typer.Option(help="override the YAML's name (the run directory's name)")] = None,
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
     from raytl.pipeline.run_dir import RunDir
     from raytl.plan import describe, load_checked
 
-    space = load_checked(space_file, storage)
+    space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
     if run.tune.exists():
         raise InputError(f"{space_file}: name: run directory {run.root} exists; resume it with `raytl resume "
                          f"{run.root}`, or choose another name")
     run.root.mkdir(parents=True, exist_ok=True)
-    run.space.write_text(space_file.read_text())
+    run.space.write_text(yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
     from raytl.search.tuner import run_search
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space
+from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
 from raytl.models.zoo import ZOO
 from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
 
 
-def load_checked(path: str | Path, storage: str | None = None) -> SearchSpace:
+def load_checked(path: str | Path, storage: str | None = None, name: str | None = None) -> SearchSpace:
     """Validate a search-space file against the known tasks and models, and its storage path. Raises InputError.
 
     >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
     """
     space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
-    if storage is not None:
-        space = space.model_copy(update={"storage": storage})
+    overrides = {key: value for key, value in (("storage", storage), ("name", name)) if value is not None}
+    if overrides:
+        space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
+                            intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
     check_writable(space.storage, key_path="storage", file=str(path))
     return space
 

@@ -39,7 +39,7 @@ def test_xnli_labels_are_strings_and_filter_by_language() -> None:
 
 def test_languages_share_some_stems_but_not_all() -> None:
     english, german = lexicon("en"), lexicon("de")
-    shared = sum(de.startswith(en) for en, de in zip(english, german))
+    shared = sum(de.startswith(en) for en, de in zip(english, german, strict=True))
     assert 0.3 * len(english) < shared < 0.7 * len(english)
 
 
