@@ -117,6 +117,10 @@ class SearchConfig(_Strict):
     max_concurrent_trials: PositiveInt = 1
     seed: int = 0
     max_failures: int = Field(1, ge=0, description="retries of a failed trial from its last checkpoint")
+    storage: str | None = Field(
+        None, description="Optuna storage as an SQLAlchemy URL (e.g. postgresql://raytl@db/raytl, password from "
+        "PGPASSWORD); default: SQLite in the run directory"
+    )
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -10,10 +10,10 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import sampler, search_function
 from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
@@ -46,12 +46,14 @@ def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:
 
 
 def build_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
-    searcher = OptunaSearch(
+    searcher = TransferSearch(
         space=search_function(space),
         metric=METRIC,
         mode=MODE,
         sampler=sampler(space),
         points_to_evaluate=space.search.points_to_evaluate or None,
+        study_name=space.name,
+        storage=rdb_storage(space.search.storage or f"sqlite:///{run.optuna_db}"),
     )
     return tune.Tuner(
         trainable_for(space, run),

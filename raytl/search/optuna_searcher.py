@@ -1,0 +1,51 @@
+"""Ray's OptunaSearch, made truthful about fidelity: a trial the scheduler stopped early reaches Optuna as PRUNED
+(with its intermediate values), a diverged or failed one as FAIL; only finished trials are COMPLETE. Ray's own
+class records a stopped trial as COMPLETE with its partial score, which biases the sampler."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+STEP = "step"  # reported target-phase steps: unlike training_iteration, they survive a resume
+
+
+class TransferSearch(OptunaSearch):
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        value, step = result.get(self.metric), result.get(STEP)
+        if trial_id in self._completed_trials or step is None or not _finite(value):
+            return
+        trial = self._ot_trials[trial_id]
+        if step not in self._ot_study._storage.get_trial(trial._trial_id).intermediate_values:
+            trial.report(value, step)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials:
+            return
+        result = result or {}
+        state = outcome(result, error)
+        value = result.get(self.metric) if state == TrialState.COMPLETE else None
+        self._ot_study.tell(self._ot_trials[trial_id], value, state=state)
+        self._completed_trials.add(trial_id)
+
+
+def outcome(result: dict[str, Any], error: bool) -> TrialState:
+    """COMPLETE only for a trial that finished every target with a finite objective."""
+    if error or result.get("status") in ("diverged", "failed"):
+        return TrialState.FAIL
+    if result.get("status") == "completed" and _finite(result.get("objective")):
+        return TrialState.COMPLETE
+    return TrialState.PRUNED
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage (SQLite file, PostgreSQL, any SQLAlchemy URL) that `optuna-dashboard` can open."""
+    return optuna.storages.RDBStorage(url)

@@ -1,0 +1,46 @@
+"""Trials reach Optuna in their true state: stopped early = PRUNED, diverged = FAIL, finished = COMPLETE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from raytl.config import parse_space
+from raytl.search.optuna_searcher import TransferSearch, outcome, rdb_storage
+from raytl.search.space import search_function
+from tests.conftest import tiny_space
+
+
+def _searcher(tmp_path: Path) -> TransferSearch:
+    space = parse_space(tiny_space(tmp_path))
+    return TransferSearch(space=search_function(space), metric="objective", mode="max",
+                          sampler=optuna.samplers.RandomSampler(seed=0), study_name="s",
+                          storage=rdb_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
+
+
+def test_outcomes() -> None:
+    assert outcome({"status": "completed", "objective": 60.0}, error=False) == TrialState.COMPLETE
+    assert outcome({"status": "running", "objective": 40.0}, error=False) == TrialState.PRUNED
+    assert outcome({"status": "diverged", "objective": float("nan")}, error=False) == TrialState.FAIL
+    assert outcome({"status": "completed", "objective": 60.0}, error=True) == TrialState.FAIL
+
+
+def test_stopped_trial_is_pruned_with_its_intermediate_values(tmp_path: Path) -> None:
+    searcher = _searcher(tmp_path)
+    for trial in ("a", "b", "c"):
+        assert searcher.suggest(trial) is not None
+    searcher.on_trial_result("a", {"objective": 50.0, "step": 4, "status": "running"})
+    searcher.on_trial_result("a", {"objective": 55.0, "step": 8, "status": "completed"})
+    searcher.on_trial_complete("a", {"objective": 55.0, "step": 8, "status": "completed"})
+    searcher.on_trial_result("b", {"objective": 30.0, "step": 4, "status": "running"})
+    searcher.on_trial_result("b", {"objective": 30.0, "step": 4, "status": "running"})  # repeated after a resume
+    searcher.on_trial_complete("b", {"objective": 30.0, "step": 4, "status": "running"})
+    searcher.on_trial_complete("c", {"objective": float("nan"), "status": "diverged"})
+
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    states = {t.number: (t.state, t.value, t.intermediate_values) for t in study.trials}
+    assert states[0] == (TrialState.COMPLETE, 55.0, {4: 50.0, 8: 55.0})
+    assert states[1] == (TrialState.PRUNED, 30.0, {4: 30.0})  # Optuna keeps the value at its fidelity
+    assert states[2][0] == TrialState.FAIL
