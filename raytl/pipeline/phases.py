@@ -28,6 +28,7 @@ from raytl.pipeline.store import PhaseStore
 from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
+from raytl.tasks.labels import with_labels
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
 from raytl.training.batching import TrainBatches, row_length
@@ -155,7 +156,7 @@ def obtain_intermediate(worker: Worker) -> Path | None:
 
 
 def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Path:
-    task, phase = TASKS[worker.params.intermediate], worker.space.intermediate
+    task, phase = with_labels(TASKS[worker.params.intermediate], worker.space.data), worker.space.intermediate
     fmt = FORMATS[task.format]
     lease = store.heartbeat(phase_id) if worker.ranks.is_main else contextlib.nullcontext()
     with lease:
@@ -238,7 +239,7 @@ def train_target(
 ) -> None:
     """Train a fresh head on the transferred encoder (English), evaluate zero-shot on every language, select on
     English dev. Reports at every evaluation with a checkpoint; with `checkpoint`, continues mid-phase from it."""
-    task, phase = TASKS[target], worker.space.target
+    task, phase = with_labels(TASKS[target], worker.space.data), worker.space.target
     fmt = FORMATS[task.format]
     torch.manual_seed(worker.params.seed)
     encoder = load_encoder(worker, None if checkpoint else encoder_dir)
