@@ -67,8 +67,8 @@ class SpanQA:
     trains = True
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
-        """The answer is the 1-3 words right after the cue concept the question names; 1-2 cues per context."""
-        cues = cue_concepts(task.world, 1)[0]
+        """The answer is 1-3 answer-concept words between an opening and a closing cue concept of the task's world."""
+        cues = cue_concepts(task.world, 3)
         unanswerable = UNANSWERABLE_SHARE if allows_no_answer(task) else 0.0
         return [_generated_row(f"{task.name}-{lang}-{i}", lang, cues, unanswerable, rng) for i in range(count)]
 
@@ -218,28 +218,24 @@ def answer_positions(offsets: np.ndarray, answers: Mapping[str, list]) -> tuple[
     return int(start), int(end)
 
 
-def _generated_row(qid: str, lang: str, cues: list[int], unanswerable: float, rng: random.Random) -> dict[str, Any]:
+def _generated_row(qid: str, lang: str, cues: list[list[int]], unanswerable: float, rng: random.Random) -> dict:
+    """Filler words with `<opening cue> <1-3 answer concepts> <closing cue>` planted once (`cues` = opening,
+    closing, answer concepts); the question names the opening cue. An unanswerable row plants only a closing cue."""
     words = lexicon(lang)
-    avoid = set(cues)
+    opening, closing = rng.choice(cues[0]), rng.choice(cues[1])
+    avoid = {cue for group in cues for cue in group}
     size = rng.randint(120, 250) if rng.random() < LONG_CONTEXT_SHARE else rng.randint(15, 60)
-    base = filler(rng, lang, size, avoid)
-    planted = rng.sample(cues, rng.randint(1, 2))
-    slots = sorted(rng.sample(range(size + 1), len(planted)))
-    context: list[str] = []
-    answer_at: dict[int, tuple[int, list[str]]] = {}
-    for slot, cue, previous in zip(slots, planted, [0, *slots], strict=False):
-        span = filler(rng, lang, rng.randint(1, 3), avoid)
-        context += [*base[previous:slot], words[cue]]
-        answer_at[cue] = (len(context), span)
-        context += span
-    context += base[slots[-1] :]
-    asked = rng.choice([c for c in cues if c not in planted]) if rng.random() < unanswerable else planted[0]
-    answers: dict[str, list] = {"text": [], "answer_start": []}
-    if asked in answer_at:
-        at, span = answer_at[asked]
-        answers = {"text": [" ".join(span)], "answer_start": [len(" ".join(context[:at])) + 1]}
-    question = [*filler(rng, lang, rng.randint(2, 4), avoid), words[asked]]
-    return {"id": qid, "context": " ".join(context), "question": " ".join(question), "answers": answers}
+    context = filler(rng, lang, size, avoid)
+    at = rng.randint(0, size)
+    question = " ".join([*filler(rng, lang, rng.randint(2, 4), avoid), words[opening]])
+    if rng.random() < unanswerable:
+        context.insert(at, words[closing])
+        answers: dict[str, list] = {"text": [], "answer_start": []}
+    else:
+        span = [words[rng.choice(cues[2])] for _ in range(rng.randint(1, 3))]
+        context[at:at] = [words[opening], *span, words[closing]]
+        answers = {"text": [" ".join(span)], "answer_start": [len(" ".join(context[: at + 1])) + 1]}
+    return {"id": qid, "context": " ".join(context), "question": question, "answers": answers}
 
 
 FORMAT = SpanQA()
