@@ -33,7 +33,7 @@ from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 NO_ANSWER_METRICS = frozenset({"squad_v2"})  # tasks scored with these may answer "" (SQuAD v2 unanswerables)
 UNANSWERABLE_SHARE = 1 / 3  # of generated rows, for tasks that allow no answer (SQuAD v2 train has 33%)
-LONG_CONTEXT_SHARE = 0.2  # of generated rows: 120-250 words, more than one window at max length 384
+LONG_CONTEXT_SHARE = 0.15  # of generated rows: 200-400 words, mostly more than one window at max length 384
 
 
 def allows_no_answer(task: Task) -> bool:
@@ -224,7 +224,7 @@ def _generated_row(qid: str, lang: str, cues: list[list[int]], unanswerable: flo
     words = lexicon(lang)
     opening, closing = rng.choice(cues[0]), rng.choice(cues[1])
     avoid = {cue for group in cues for cue in group}
-    size = rng.randint(120, 250) if rng.random() < LONG_CONTEXT_SHARE else rng.randint(15, 60)
+    size = rng.randint(200, 400) if rng.random() < LONG_CONTEXT_SHARE else rng.randint(15, 60)
     context = filler(rng, lang, size, avoid)
     at = rng.randint(0, size)
     question = " ".join([*filler(rng, lang, rng.randint(2, 4), avoid), words[opening]])
