@@ -49,6 +49,8 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int) -> None:
         checkpoints = list((run.train / row["trial_id"]).glob("checkpoint_*"))
         assert checkpoints, "checkpoints are reported with the metrics"
         assert any((c / "progress.json").is_file() for c in checkpoints)
+        best = run.trial(row["trial_id"]) / "best" / "xnli"
+        assert (best / "encoder" / "model.safetensors").is_file() and (best / "head.safetensors").is_file()
     builds = PhaseStore(run.phases).builds()
     assert [b["task"] for b in builds] == ["mnli"]
     assert (run.phases / builds[0]["phase_id"] / "model.safetensors").is_file()

@@ -9,6 +9,8 @@ import contextlib
 import hashlib
 import json
 import math
+import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,11 +20,13 @@ from typing import Any
 
 import torch
 from datasets import Dataset
+from safetensors.torch import save_file
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
 from raytl.models.task_model import TaskModel, build_encoder
 from raytl.models.zoo import ZOO, ModelEntry
+from raytl.pipeline.cache import cache_key, cached, tokenizer_fingerprint
 from raytl.pipeline.run_dir import RunDir, write_atomic
 from raytl.pipeline.store import PhaseStore
 from raytl.scoring import task_score
@@ -116,12 +120,22 @@ def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
 
 
 def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) -> tuple[Dataset, list[dict]]:
-    """Canonical examples and their tokenised rows (as plain dicts, fast to collate)."""
-    examples = load_examples(task, split, lang, worker.space.data)  # type: ignore[arg-type]
-    if split == "train" and worker.space.data.source != "generated":
+    """Canonical examples and their tokenised rows (as plain dicts, fast to collate), cached on disk."""
+    data = worker.space.data
+    cap = None
+    if split == "train":
         cap = (worker.space.intermediate if task.role == "intermediate" else worker.space.target).max_train_examples
-        examples = examples.select(range(min(cap, len(examples)))) if cap else examples
-    features = FORMATS[task.format].encode(examples, worker.tokenizer, max_length, task)
+    key = cache_key(task=task.name, labels=task.labels, split=split, lang=lang, max_length=max_length, cap=cap,
+                    format=task.format, data=data.model_dump(mode="json"),
+                    tokenizer=tokenizer_fingerprint(worker.tokenizer))
+
+    def build() -> tuple[Dataset, Dataset]:
+        examples = load_examples(task, split, lang, data)  # type: ignore[arg-type]
+        if cap:
+            examples = examples.select(range(min(cap, len(examples))))
+        return examples, FORMATS[task.format].encode(examples, worker.tokenizer, max_length, task)
+
+    examples, features = cached(key, build)
     return examples, features.to_list()
 
 
@@ -254,6 +268,7 @@ def train_target(
         dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
         if dev[task.dev_key] > progress.best.dev:
             progress.best = _zero_shot(worker, engine, task, dev[task.dev_key], step)
+            save_best(worker, engine, task)
         progress.step = step
         if step == total:
             progress.completed[target] = progress.best
@@ -266,6 +281,22 @@ def train_target(
 
     fit(engine, batches.from_step(progress.step), fmt.loss, start_step=progress.step, total_steps=total,
         eval_every=phase.eval_every, on_evaluation=on_evaluation)
+
+
+def save_best(worker: Worker, engine: Engine, task: Task) -> None:
+    """The English-dev-selected weights, for `raytl export`: `best/TARGET/{encoder/, head.safetensors, head.json}`."""
+    encoder, head = engine.state_dict_of("encoder"), engine.state_dict_of("head")  # collective under ZeRO-3
+    if not worker.ranks.is_main:
+        return
+    final = worker.run.trial(worker.trial_id) / "best" / task.name
+    tmp = final.with_name(f".tmp-{task.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    engine.ds.module.encoder.save_pretrained(tmp / "encoder", state_dict=encoder)
+    save_file({name: tensor.contiguous() for name, tensor in head.items()}, tmp / "head.safetensors")
+    write_atomic(tmp / "head.json", json.dumps({"task": task.name, "format": task.format, "labels": task.labels,
+                                                "hidden_size": worker.entry.hidden_size}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
 
 
 def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
