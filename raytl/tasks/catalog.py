@@ -83,6 +83,12 @@ def _tagging(config: str, split: str, features: dict[str, str], tags: str) -> Hu
     return HubSource("google/xtreme", config, split, features=features, columns={"tokens": "tokens", "tags": tags})
 
 
+_RETRIEVAL = {"source_sentence": "string", "target_sentence": "string", "source_lang": "string",
+              "target_lang": "string"}
+_TATOEBA_COLUMNS = {"source": "source_sentence", "target": "target_sentence"}
+_BUCC_COLUMNS = {"source": "source_sentence", "target": "target_sentence", "source_id": "source_lang",
+                 "target_id": "target_lang"}
+
 _TASKS = [
     Task(
         name="mnli",
@@ -367,6 +373,37 @@ _TASKS = [
         dev_key="f1",
         world="entities",
         description="PAN-X (WikiANN): train on English (20k sentences), test in 40 languages; IOB2 PER/ORG/LOC",
+    ),
+    Task(
+        name="tatoeba",
+        role="target",
+        format="retrieval",
+        metric="accuracy",
+        languages=tuple(
+            "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur "
+            "vi zh".split()
+        ),
+        sources={"test": HubSource("google/xtreme", "tatoeba.{iso3}", "validation", _RETRIEVAL, _TATOEBA_COLUMNS)},
+        local={"test": LocalFile("tatoeba.{iso3}-eng.{iso3}", "tatoeba_text")},
+        description="Tatoeba (LASER v1): up to 1,000 pairs with English per language; nearest neighbour, no training",
+    ),
+    Task(
+        name="bucc2018",
+        role="target",
+        format="retrieval",
+        metric="bucc_f1",
+        dev_key="f1",
+        languages=("de", "fr", "ru", "zh"),
+        sources={
+            # the hub copy keeps only gold pairs (no distractors) and puts sentence ids in the *_lang columns
+            "validation": HubSource("google/xtreme", "bucc18.{lang}", "validation", _RETRIEVAL, _BUCC_COLUMNS),
+            "test": HubSource("google/xtreme", "bucc18.{lang}", "test", _RETRIEVAL, _BUCC_COLUMNS),
+        },
+        local={
+            "validation": LocalFile("bucc2018/{lang}-en.sample.gold", "bucc_files"),
+            "test": LocalFile("bucc2018/{lang}-en.training.gold", "bucc_files"),
+        },
+        description="BUCC 2018: mine parallel sentences among distractors; threshold fitted on the sample (dev) gold",
     ),
 ]
 

@@ -10,6 +10,15 @@ from typing import Literal
 Split = Literal["train", "validation", "test"]
 
 # XTREME language codes -> English names, as hub configs spell them (google/xtreme `udpos.{language}`)
+# XTREME language codes -> the ISO 639-3 codes the LASER Tatoeba files use
+ISO3 = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
+    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
+    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
+    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
+    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+}
+
 LANGUAGE_NAMES = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
     "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
@@ -52,7 +61,9 @@ class HubSource:
     unlabelled: int | str | None = None
 
     def config_for(self, lang: str) -> str | None:
-        return None if self.config is None else self.config.format(lang=lang, language=LANGUAGE_NAMES.get(lang, lang))
+        return None if self.config is None else self.config.format(
+            lang=lang, language=LANGUAGE_NAMES.get(lang, lang), iso3=ISO3.get(lang, lang)
+        )
 
     def where_for(self, lang: str) -> dict[str, str]:
         return {column: value.format(lang=lang) for column, value in self.where.items()}

@@ -14,11 +14,11 @@ from datasets import Dataset
 
 from raytl.config import DataConfig
 from raytl.errors import InputError
-from raytl.tasks.entry import HubSource, Split, Task
+from raytl.tasks.entry import ISO3, HubSource, Split, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.generate import render, stable_seed
 from raytl.tasks.labels import with_labels
-from raytl.tasks.readers import ISO3, READERS
+from raytl.tasks.readers import READERS
 from raytl.tasks.shapes import SHAPES
 
 datasets.disable_progress_bars()

@@ -16,16 +16,7 @@ from datasets import Dataset, Features, List, Value
 
 from raytl.errors import InputError
 from raytl.tasks.conllu import read_conllu
-from raytl.tasks.entry import Task
-
-# XTREME language codes -> the ISO 639-3 codes the LASER Tatoeba files use
-ISO3 = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
-    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
-    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
-    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
-    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
-}
+from raytl.tasks.entry import ISO3, Task
 
 
 def read_tsv(path: Path, required: list[str]) -> list[dict[str, str]]:
@@ -237,7 +228,53 @@ def _integer(value: str, path: Path, number: int) -> int:
         raise InputError(f"{path}: line {number}: label {value!r} is not an integer") from None
 
 
+def tatoeba_text(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """LASER Tatoeba `tatoeba.{iso3}-eng.{iso3}` and its `.eng` sibling: line i of one translates line i."""
+    english = path.with_suffix(".eng")
+    if not english.is_file():
+        raise InputError(f"{english}: file not found (the English side of {path.name})")
+    source, target = _lines(path), _lines(english)
+    if len(source) != len(target):
+        raise InputError(f"{path}: {len(source)} lines but {english.name} has {len(target)}; allowed: equal counts")
+    return Dataset.from_dict({"source_sentence": source, "target_sentence": target,
+                              "source_lang": [ISO3.get(lang, lang)] * len(source),
+                              "target_lang": ["eng"] * len(source)})
+
+
+def bucc_files(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """BUCC'18 `{lang}-en.{split}.{lang}` and `.en` (`id<TAB>sentence`, every sentence, distractors included) with
+    the `.gold` id pairs: one row per gold pair, then one per unpaired sentence with an empty other side."""
+    stem = path.with_suffix("")
+    source, target = _id_sentences(stem.with_suffix(f".{lang}")), _id_sentences(stem.with_suffix(".en"))
+    gold = [_fields(line, path, number, 2) for number, line in enumerate(_lines(path), start=1)]
+    rows = [(s, source.get(s, ""), t, target.get(t, "")) for s, t in gold]
+    paired_source, paired_target = {s for s, _ in gold}, {t for _, t in gold}
+    rows += [(s, text, "", "") for s, text in source.items() if s not in paired_source]
+    rows += [("", "", t, text) for t, text in target.items() if t not in paired_target]
+    columns = ("source_lang", "source_sentence", "target_lang", "target_sentence")  # the hub's (misnamed) id columns
+    return Dataset.from_dict({column: [row[i] for row in rows] for i, column in enumerate(columns)})
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _fields(line: str, path: Path, number: int, count: int) -> list[str]:
+    fields = line.split("\t")
+    if len(fields) != count:
+        raise InputError(f"{path}: line {number}: expected {count} tab-separated fields, found {len(fields)}")
+    return fields
+
+
+def _id_sentences(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (BUCC sentences beside the gold file)")
+    return dict(_fields(line, path, number, 2) for number, line in enumerate(_lines(path), start=1))
+
+
 READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
+    "tatoeba_text": tatoeba_text,
+    "bucc_files": bucc_files,
     "glue_tsv": glue_tsv,
     "xnli_tsv": xnli_tsv,
     "pawsx_tsv": pawsx_tsv,
