@@ -9,17 +9,18 @@ from pathlib import Path
 import pandas as pd
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
-from raytl.search.space import sampler, search_function
+from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
 
 METRIC, MODE = "objective", "max"
-MAX_STEPS = 10**9  # ASHA's horizon: trials end on their own step budget long before this
+MAX_STEPS = 10**9  # the scheduler's horizon when a trial's length is in epochs: trials end on their own budget
 
 
 def start_ray(space: SearchSpace) -> None:
@@ -34,45 +35,77 @@ def start_ray(space: SearchSpace) -> None:
 
 
 def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:
+    """ASHA, or asynchronous Hyperband (several ASHA brackets), over reported target-phase steps; FIFO for none."""
     config = space.scheduler
     if config.type == "none":
         return FIFOScheduler()
-    return ASHAScheduler(
+    return AsyncHyperBandScheduler(
         time_attr="step",  # reported target-phase steps: survive a resume, unlike training_iteration
-        max_t=MAX_STEPS,
+        max_t=horizon(space),
         grace_period=config.grace_period * space.target.eval_every,
         reduction_factor=config.reduction_factor,
+        brackets=config.brackets if config.type == "hyperband" else 1,
     )
 
 
-def build_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
+def horizon(space: SearchSpace) -> int:
+    """The scheduler's max_t: `scheduler.max_t`, else the targets' summed max_steps when all set it."""
+    if space.scheduler.max_t:
+        return space.scheduler.max_t
+    steps = [space.target_phase(target).max_steps for target in space.targets]
+    return sum(steps) if all(steps) else MAX_STEPS  # type: ignore[arg-type]
+
+
+def study_storage(space: SearchSpace, run: RunDir) -> str:
+    """The Optuna storage URL: `search.storage`, else SQLite in the run directory."""
+    return space.search.storage or f"sqlite:///{run.optuna_db}"
+
+
+def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, storage: str | None = None
+                ) -> tune.Tuner:
+    """The Tuner of one study: `study_name` (default the space's name) in `storage` (default `study_storage`)."""
     searcher = TransferSearch(
         space=search_function(space),
         metric=METRIC,
         mode=MODE,
         sampler=sampler(space),
-        points_to_evaluate=space.search.points_to_evaluate or None,
-        study_name=space.name,
-        storage=rdb_storage(space.search.storage or f"sqlite:///{run.optuna_db}"),
+        points_to_evaluate=points_to_evaluate(space) or None,
+        study_name=study_name or space.name,
+        storage=rdb_storage(storage or study_storage(space, run)),
     )
     return tune.Tuner(
         trainable_for(space, run),
-        tune_config=tune.TuneConfig(
-            metric=METRIC,
-            mode=MODE,
-            search_alg=searcher,
-            scheduler=scheduler(space),
-            num_samples=space.search.num_trials,
-            max_concurrent_trials=space.search.max_concurrent_trials,
-        ),
+        tune_config=tune_config(space, searcher),
         run_config=tune.RunConfig(
             name=run.tune.name,
             storage_path=str(run.root),
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
+            stop=budget_stopper(space, run),
             callbacks=[ProgressPrinter(METRIC)],
             verbose=0,
         ),
     )
+
+
+def tune_config(space: SearchSpace, searcher: TransferSearch) -> tune.TuneConfig:
+    """Metric, searcher, scheduler, trial count and the wall-clock budget of one study."""
+    return tune.TuneConfig(
+        metric=METRIC,
+        mode=MODE,
+        search_alg=searcher,
+        scheduler=scheduler(space),
+        num_samples=num_trials(space),
+        max_concurrent_trials=space.search.max_concurrent_trials,
+        time_budget_s=space.search.time_budget_s,
+    )
+
+
+def budget_stopper(space: SearchSpace, run: RunDir) -> GpuHourStopper | None:
+    """The GPU-hour stopper when `search.gpu_hours` is set (its ledger: RUN_DIR/gpu_hours.json)."""
+    if space.search.gpu_hours is None:
+        return None
+    gpus = space.resources.num_workers * space.resources.gpus_per_worker
+    return GpuHourStopper(space.search.gpu_hours, gpus, run.root / "gpu_hours.json")
 
 
 def trainable_for(space: SearchSpace, run: RunDir):
@@ -84,6 +117,7 @@ def trainable_for(space: SearchSpace, run: RunDir):
 
 def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run the whole search and return one row per trial."""
+    run.root.mkdir(parents=True, exist_ok=True)  # the Optuna SQLite file lives there
     start_ray(space)
     grid = build_tuner(space, run).fit()
     return results_table(grid, space, run)
