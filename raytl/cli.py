@@ -27,16 +27,15 @@ def search(
 
     space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
-    if run.tune.exists():
+    if run.tune.exists() or (run.root / "targets").exists():
         raise InputError(f"{space_file}: name: run directory {run.root} exists; resume it with `raytl resume "
                          f"{run.root}`, or choose another name")
     run.root.mkdir(parents=True, exist_ok=True)
     run.space.write_text(yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
-    from raytl.search.tuner import run_search
+    from raytl.search.modes import search_run
 
-    table = run_search(space, run)
-    _print_results(table, run)
+    _print_results(search_run(space, run), run)
 
 
 @app.command()
@@ -46,12 +45,40 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. r
     from raytl.plan import load_checked
 
     run = RunDir(run_dir.resolve())
-    if not run.tune.is_dir():
-        raise InputError(f"{run_dir}: not a run directory (no tune/ inside); allowed: a directory `raytl search` made")
+    if not (run.tune.is_dir() or (run.root / "targets").is_dir()):
+        raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
+                         "`raytl search` made")
     space = load_checked(run.space)
-    from raytl.search.tuner import resume_search
+    from raytl.search.modes import resume_run
 
-    _print_results(resume_search(space, run), run)
+    _print_results(resume_run(space, run), run)
+
+
+@app.command()
+def rerun(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (per-target runs: RUN_DIR/targets/TARGET)")],
+    trial: Annotated[str, typer.Option(help="the trial whose configuration is re-run, e.g. 3f2a1_00004")],
+    seeds: Annotated[str, typer.Option(help="seeds to report over, comma-separated, e.g. 0,1,2 (seeds the "
+                                        "configuration already has are not run again)")],
+) -> None:
+    """Re-run a trial's configuration with more seeds, report mean and spread:
+    `raytl rerun runs/quickstart --trial ID --seeds 0,1,2`."""
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.plan import load_checked
+
+    run = RunDir(run_dir.resolve())
+    if not run.space.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no space.yaml inside)")
+    try:
+        seed_list = [int(seed) for seed in seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise InputError(f"--seeds {seeds}: allowed: integers separated by commas, e.g. 0,1,2") from None
+    space = load_checked(run.space)
+    from raytl.search.rerun import rerun as rerun_seeds
+
+    report = rerun_seeds(space, run, trial, seed_list)
+    typer.echo(json.dumps(report, indent=2))
+    typer.echo(f"Written: {run.root / 'reruns' / (trial + '.json')}")
 
 
 @app.command()
@@ -100,7 +127,9 @@ def _print_results(table, run) -> None:
         typer.echo("\nResults (one row per trial; scores in percent):")
         typer.echo(table.sort_values("objective", ascending=False, na_position="last").to_string(index=False))
     done = table.dropna(subset=["objective"])
-    if len(done):
+    if "target" in table:  # per-target mode
+        typer.echo("\nBest per target: " + (run.root / "winners.json").read_text())
+    elif len(done):
         best = done.loc[done["objective"].idxmax()]
         typer.echo("\nBest configuration: " + json.dumps({k: best[k] for k in
                    ("model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")}, default=str))

@@ -61,12 +61,40 @@ class PhaseConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: PositiveFloat = 1.0
     max_train_examples: PositiveInt | None = Field(None, description="cap the training set (quick runs)")
+    lr_by_model: dict[str, LogRange] = Field(
+        default_factory=dict, description="a learning-rate range per model size, replacing `lr` for that model"
+    )
 
     @model_validator(mode="after")
     def _has_length(self) -> PhaseConfig:
         if self.epochs is None and self.max_steps is None:
             raise ValueError("set epochs or max_steps; allowed: a positive number for either")
         return self
+
+    def lr_range(self, model: str) -> LogRange:
+        """The learning-rate range searched for `model`: its `lr_by_model` entry, else `lr`."""
+        return self.lr_by_model.get(model, self.lr)
+
+    def default_lr(self, model: str) -> float:
+        """The geometric middle of `lr_range(model)`: the 'default' learning rate of grid and first-pass trials."""
+        lr = self.lr_range(model)
+        return float((lr.low * lr.high) ** 0.5)
+
+
+class PhaseOverride(_Strict):
+    """Per-target changes to the `target` phase, e.g. `{lr: {low: 3e-5, high: 3e-5}, epochs: 2, max_length: 384}`."""
+
+    lr: LogRange | None = None
+    epochs: PositiveFloat | None = None
+    max_steps: PositiveInt | None = None
+    batch_size: PositiveInt | None = None
+    max_length: PositiveInt | None = None
+    eval_every: PositiveInt | None = None
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    weight_decay: float | None = Field(None, ge=0)
+    grad_clip: PositiveFloat | None = None
+    max_train_examples: PositiveInt | None = None
+    lr_by_model: dict[str, LogRange] | None = None
 
 
 class DataConfig(_Strict):
@@ -102,18 +130,34 @@ class DeepSpeedConfig(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    """Multi-fidelity early stopping over target-phase steps (the time attribute survives a resume)."""
+    """Multi-fidelity early stopping over target-phase steps (the time attribute survives a resume).
 
-    type: Literal["asha", "none"] = "asha"
+    `asha`: one bracket of asynchronous successive halving; `hyperband`: asynchronous Hyperband, `brackets` brackets
+    of ASHA with staggered grace periods (Tune's synchronous HyperBand pauses trials, which here would tear down
+    and rebuild every paused trial's Train workers, so it is not offered)."""
+
+    type: Literal["asha", "hyperband", "none"] = "asha"
     grace_period: PositiveInt = Field(1, description="evaluations before a trial may be stopped")
     reduction_factor: float = Field(3.0, gt=1)
+    brackets: PositiveInt = Field(3, description="hyperband only: number of brackets")
+    max_t: PositiveInt | None = Field(
+        None, description="target-phase steps of a whole trial (all targets); default: the sum of the targets' "
+        "max_steps when every target sets it, else unbounded"
+    )
 
 
 class SearchConfig(_Strict):
     """How trials are proposed and how many run."""
 
-    algorithm: Literal["optuna", "random", "grid"] = "optuna"
-    num_trials: PositiveInt = 10
+    algorithm: Literal["optuna", "random", "grid"] = Field(
+        "optuna", description="optuna = TPE; random = the baseline to compare with; grid = every model x intermediate "
+        "once at the default (middle) learning rates, num_trials ignored"
+    )
+    mode: Literal["joint", "per_target"] = Field(
+        "joint", description="joint: one objective, the mean over targets; per_target: one study per target, "
+        "run one after the other, reporting the best intermediate task of each"
+    )
+    num_trials: PositiveInt = Field(10, description="trials per study (per target in per_target mode)")
     max_concurrent_trials: PositiveInt = 1
     seed: int = 0
     max_failures: int = Field(1, ge=0, description="retries of a failed trial from its last checkpoint")
@@ -122,6 +166,14 @@ class SearchConfig(_Strict):
         "PGPASSWORD); default: SQLite in the run directory"
     )
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    defaults_first: bool = Field(
+        False, description="first evaluate every model x intermediate task once at the default (middle) learning "
+        "rates (after any explicit points_to_evaluate)"
+    )
+    time_budget_s: PositiveFloat | None = Field(None, description="wall-clock limit of the search (per study)")
+    gpu_hours: PositiveFloat | None = Field(
+        None, description="stop when the trials' wall time x GPUs sums to this (GPUs = num_workers x gpus_per_worker)"
+    )
 
 
 class SearchSpace(_Strict):
@@ -143,6 +195,41 @@ class SearchSpace(_Strict):
     eval_split: Literal["test", "validation"] = Field(
         "test", description="the split zero-shot scores (and so the objective) come from"
     )
+    target_overrides: dict[str, PhaseOverride] = Field(
+        default_factory=dict, description="per-target changes to `target`, e.g. {xquad: {epochs: 2, max_length: 384}}"
+    )
+
+    def target_phase(self, name: str) -> PhaseConfig:
+        """The `target` phase with `target_overrides[name]` applied.
+
+        >>> space.target_phase("xquad").max_length  # doctest: +SKIP
+        384
+        """
+        override = self.target_overrides.get(name)
+        if override is None:
+            return self.target
+        changes = override.model_dump(exclude_none=True)
+        if "max_steps" in changes and "epochs" not in changes:
+            changes["epochs"] = None  # an override's length replaces the base one
+        if "epochs" in changes and "max_steps" not in changes:
+            changes["max_steps"] = None
+        return PhaseConfig.model_validate({**self.target.model_dump(), **changes})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchSpace:
+        for name in self.target_overrides:
+            if name not in self.targets:
+                raise ValueError(f"target_overrides: '{name}' is not a target; allowed: {', '.join(self.targets)}")
+        overrides = {f"target_overrides.{name}": o for name, o in self.target_overrides.items()}
+        for where, phase in (("intermediate", self.intermediate), ("target", self.target), *overrides.items()):
+            for model in phase.lr_by_model or {}:
+                if model not in self.models:
+                    raise ValueError(f"{where}.lr_by_model: '{model}' is not searched; allowed: "
+                                     f"{', '.join(self.models)}")
+        if self.search.mode == "joint" and any(o.lr or o.lr_by_model for o in self.target_overrides.values()):
+            raise ValueError("target_overrides: a per-target lr needs search.mode: per_target (in joint mode one "
+                             "lr_target is searched for all targets)")
+        return self
 
     @field_validator("models")
     @classmethod
@@ -210,7 +297,7 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{key}: unknown key; allowed: {allowed}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
-    return f"{key}: {message}"
+    return f"{key}: {message}" if error["loc"] else message  # cross-key checks name their keys themselves
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -253,7 +253,7 @@ def train_target(
 ) -> None:
     """Train a fresh head on the transferred encoder (English), evaluate zero-shot on every language, select on
     English dev. Reports at every evaluation with a checkpoint; with `checkpoint`, continues mid-phase from it."""
-    task, phase = with_labels(TASKS[target], worker.space.data), worker.space.target
+    task, phase = with_labels(TASKS[target], worker.space.data), worker.space.target_phase(target)
     fmt = FORMATS[task.format]
     torch.manual_seed(worker.params.seed)
     encoder = load_encoder(worker, None if checkpoint else encoder_dir)

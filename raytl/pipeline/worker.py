@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -31,10 +32,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     )
     torch.set_num_threads(max(1, int(space.resources.cpus_per_worker)))
     progress, checkpoint = _resume_point()
+    resumed_at = _resumed_at(worker, progress, checkpoint)
     try:
-        _run_phases(worker, progress, checkpoint)
+        _run_phases(worker, progress, checkpoint, resumed_at)
     except Diverged as exc:
-        _finish(worker, progress, status="diverged", note=str(exc))
+        _finish(worker, progress, status="diverged", note=str(exc), resumed_at=resumed_at)
 
 
 def _resume_point() -> tuple[Progress, Path | None]:
@@ -45,11 +47,20 @@ def _resume_point() -> tuple[Progress, Path | None]:
     return Progress.load(directory), directory
 
 
-def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None) -> None:
+def _resumed_at(worker: Worker, progress: Progress, checkpoint: Path | None) -> list[int]:
+    """The steps this trial restarted from checkpoints (after a failure or a resume), earlier restarts included."""
+    if checkpoint is None:
+        return []
+    summary = worker.run.summary(worker.trial_id)
+    earlier = json.loads(summary.read_text()).get("resumed_at", []) if summary.is_file() else []
+    return [*earlier, trial_metrics(worker.space, progress)["step"]]
+
+
+def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, resumed_at: list[int]) -> None:
     def report(extra: dict[str, Any], directory: Path | None) -> None:
         metrics = {**trial_metrics(worker.space, progress), **extra}
         if worker.ranks.is_main:
-            write_summary(worker, progress, status=metrics["status"])
+            write_summary(worker, progress, status=metrics["status"], resumed_at=resumed_at)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory) if directory else None)
 
     pending = [target for target in worker.space.targets if target not in progress.completed]
@@ -81,8 +92,10 @@ def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
     return metrics
 
 
-def write_summary(worker: Worker, progress: Progress, status: str, note: str = "") -> None:
-    """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py)."""
+def write_summary(worker: Worker, progress: Progress, status: str, note: str = "", resumed_at: list[int] | None = None
+                  ) -> None:
+    """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py);
+    `resumed_at` lists the steps the trial restarted from checkpoints."""
     results = dict(progress.completed)
     if progress.target and progress.target not in results and progress.best.languages:
         results[progress.target] = progress.best
@@ -91,6 +104,7 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
         "trial_id": worker.trial_id,
         "status": status,
         "note": note,
+        "resumed_at": resumed_at or [],
         "config": asdict(params),
         "model_params": worker.entry.params,
         "intermediate_group": TASKS[params.intermediate].group if params.intermediate in TASKS else "baseline",
@@ -104,7 +118,7 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
     })
 
 
-def _finish(worker: Worker, progress: Progress, status: str, note: str) -> None:
+def _finish(worker: Worker, progress: Progress, status: str, note: str, resumed_at: list[int]) -> None:
     if worker.ranks.is_main:
-        write_summary(worker, progress, status=status, note=note)
+        write_summary(worker, progress, status=status, note=note, resumed_at=resumed_at)
     ray.train.report({**trial_metrics(worker.space, progress), "status": status, "objective": math.nan})

@@ -1,7 +1,9 @@
-"""The Optuna search space, define-by-run (conditional: no intermediate learning rate for the baseline).
+"""The Optuna search space, define-by-run (conditional: no intermediate learning rate for the baseline; the
+learning-rate ranges depend on the model size through `lr_by_model`).
 
 Ray's OptunaSearch pickles the function by reference, so it lives at module level and gets the space through
-`functools.partial`.
+`functools.partial`. Grid mode suggests only the categorical choices; its learning rates are constants (the
+phases' default, middle, learning rates for the model), returned beside the suggestions.
 """
 
 from __future__ import annotations
@@ -16,13 +18,63 @@ from raytl.config import NO_INTERMEDIATE, SearchSpace
 
 def define_trial(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Suggest one trial's parameters; returns the constants that go with them."""
-    trial.suggest_categorical("model", space.models)
+    model = trial.suggest_categorical("model", space.models)
     intermediate = trial.suggest_categorical("intermediate", space.intermediate_tasks)
+    constants: dict[str, Any] = {"seed": space.seeds[0]}
+    if space.search.algorithm == "grid":
+        return {**constants, **default_lrs(space, model, intermediate)}
     if intermediate != NO_INTERMEDIATE:
-        lr = space.intermediate.lr
+        lr = space.intermediate.lr_range(model)
         trial.suggest_float("lr_intermediate", lr.low, lr.high, log=True)
-    trial.suggest_float("lr_target", space.target.lr.low, space.target.lr.high, log=True)
-    return {"seed": space.seeds[0]}
+    lr = target_phase(space).lr_range(model)
+    trial.suggest_float("lr_target", lr.low, lr.high, log=True)
+    return constants
+
+
+def target_phase(space: SearchSpace):
+    """The target phase whose learning rate is searched: the single target's (with its overrides) in a per-target
+    study, else the shared `target` phase (joint mode allows no per-target learning rate)."""
+    return space.target_phase(space.targets[0]) if len(space.targets) == 1 else space.target
+
+
+def default_lrs(space: SearchSpace, model: str, intermediate: str) -> dict[str, float]:
+    """The default (geometric middle) learning rates of one model x intermediate point."""
+    lrs = {"lr_target": target_phase(space).default_lr(model)}
+    if intermediate != NO_INTERMEDIATE:
+        lrs["lr_intermediate"] = space.intermediate.default_lr(model)
+    return lrs
+
+
+def points_to_evaluate(space: SearchSpace) -> list[dict[str, Any]]:
+    """Explicit `points_to_evaluate`, then (with `defaults_first`) every model x intermediate task at default lrs.
+
+    >>> [p["intermediate"] for p in points_to_evaluate(space)]  # doctest: +SKIP
+    ['none', 'mnli', 'qqp']
+    """
+    points = [dict(point) for point in space.search.points_to_evaluate]
+    if space.search.defaults_first and space.search.algorithm != "grid":
+        points += [{"model": model, "intermediate": task, **default_lrs(space, model, task)}
+                   for model in space.models for task in space.intermediate_tasks]
+    return points
+
+
+def grid(space: SearchSpace) -> dict[str, list[str]]:
+    return {"model": list(space.models), "intermediate": list(space.intermediate_tasks)}
+
+
+def num_trials(space: SearchSpace) -> int:
+    """Trials of one study: the grid's size in grid mode, else `search.num_trials`."""
+    if space.search.algorithm == "grid":
+        return len(space.models) * len(space.intermediate_tasks)
+    return space.search.num_trials
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler calls `study.stop()` once the grid is exhausted, which raises outside
+    `study.optimize`; Tune asks and tells, and ends the grid itself through `num_samples`."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001 (Optuna's signature)
+        return None
 
 
 def search_function(space: SearchSpace) -> partial:
@@ -30,7 +82,10 @@ def search_function(space: SearchSpace) -> partial:
 
 
 def sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """TPE for `optuna`, uniform random for `random` (the comparison baseline); both seeded."""
+    """TPE for `optuna`, uniform random for `random` (the comparison baseline), every model x intermediate once
+    for `grid`; all seeded."""
     if space.search.algorithm == "random":
         return optuna.samplers.RandomSampler(seed=space.search.seed)
+    if space.search.algorithm == "grid":
+        return AskTellGridSampler(grid(space), seed=space.search.seed)
     return optuna.samplers.TPESampler(seed=space.search.seed)

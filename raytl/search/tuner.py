@@ -127,10 +127,14 @@ def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
     start_ray(space)
-    tuner = tune.Tuner.restore(
+    return results_table(restore_tuner(space, run).fit(), space, run)
+
+
+def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
+    """The Tuner of an interrupted study: finished trials kept, unfinished resumed, errored retried."""
+    return tune.Tuner.restore(
         str(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
     )
-    return results_table(tuner.fit(), space, run)
 
 
 def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.DataFrame:

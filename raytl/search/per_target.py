@@ -1,0 +1,93 @@
+"""`search.mode: per_target`: the best intermediate task for each target, one study per target in the same run.
+
+The targets' studies run one after the other, each with its own Tuner, its own study (`NAME.TARGET`) in the run's
+Optuna storage and its own run directory, RUN_DIR/targets/TARGET/ (a complete run directory: `raytl report` and
+`raytl rerun` work on it). They share the run's phase store (RUN_DIR/phases, linked from each target's
+directory), so an intermediate encoder trained for one target is reused by every other.
+
+    RUN_DIR/targets/<target>/{space.yaml,tune/,train/,trials/,phases -> ../../phases}
+    RUN_DIR/winners.json          the best trial of each target
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from ray import tune
+
+from raytl.config import SearchSpace
+from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.search.tuner import (
+    METRIC,
+    build_tuner,
+    restore_tuner,
+    results_table,
+    start_ray,
+    study_storage,
+)
+
+WINNER_KEYS = ("trial_id", "model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")
+
+
+def target_run(run: RunDir, target: str) -> RunDir:
+    return RunDir(run.root / "targets" / target)
+
+
+def target_space(space: SearchSpace, target: str) -> SearchSpace:
+    """The study of one target: only that target, its overrides folded into the target phase."""
+    return space.model_copy(update={
+        "name": f"{space.name}.{target}", "targets": [target], "target": space.target_phase(target),
+        "target_overrides": {},
+    })
+
+
+def is_per_target_run(run: RunDir) -> bool:
+    return (run.root / "targets").is_dir()
+
+
+def prepare(space: SearchSpace, run: RunDir, target: str) -> tuple[SearchSpace, RunDir]:
+    """The target's space and run directory, its `phases` linked to the run's shared phase store."""
+    sub, sub_run = target_space(space, target), target_run(run, target)
+    sub_run.root.mkdir(parents=True, exist_ok=True)
+    run.phases.mkdir(parents=True, exist_ok=True)
+    if not sub_run.phases.is_symlink():
+        sub_run.phases.symlink_to(Path("..") / ".." / run.phases.name, target_is_directory=True)
+    if not sub_run.space.is_file():
+        sub_run.space.write_text(yaml.safe_dump(sub.model_dump(mode="json"), sort_keys=False))
+    return sub, sub_run
+
+
+def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+    """Run (or, when its Tune experiment exists, resume) every target's study; write and return the trials, with
+    RUN_DIR/winners.json naming the best trial of each target."""
+    start_ray(space)
+    storage = study_storage(space, run)
+    tables = []
+    for target in space.targets:
+        sub, sub_run = prepare(space, run, target)
+        print(f"--- target {target}: study {sub.name}, run directory {sub_run.root}", flush=True)
+        if sub_run.tune.is_dir():
+            tuner: tune.Tuner = restore_tuner(sub, sub_run)
+        else:
+            tuner = build_tuner(sub, sub_run, study_name=sub.name, storage=storage)
+        tables.append(results_table(tuner.fit(), sub, sub_run).assign(target=target))
+    table = pd.concat(tables, ignore_index=True)
+    write_json(run.root / "winners.json", winners(table))
+    return table
+
+
+def winners(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The completed trial with the highest objective (its target's score), per target."""
+    best: dict[str, dict[str, Any]] = {}
+    done = table[(table["status"] == "completed") & table[METRIC].notna()]
+    for target, rows in done.groupby("target"):
+        row = rows.loc[rows[METRIC].idxmax()]
+        best[str(target)] = {key: _plain(row[key]) for key in WINNER_KEYS}
+    return best
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
