@@ -29,6 +29,7 @@ from pydantic import (
 from raytl.errors import InputError
 
 NO_INTERMEDIATE = "none"
+HUB_PREFIX = "hub:"  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,10 @@ class PhaseConfig(_Strict):
     epochs: PositiveFloat | None = Field(None, description="passes over the training set")
     max_steps: PositiveInt | None = Field(None, description="optimizer steps; wins over epochs when both are set")
     batch_size: PositiveInt = Field(32, description="effective (global) batch size")
+    micro_batch_size: PositiveInt | None = Field(
+        None, description="rows per GPU per forward/backward; batch_size = micro_batch_size x num_workers x "
+        "gradient accumulation steps; default batch_size / num_workers (no accumulation)"
+    )
     max_length: PositiveInt = 128
     eval_every: PositiveInt = Field(100, description="evaluate and checkpoint every N optimizer steps")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -88,6 +93,7 @@ class PhaseOverride(_Strict):
     epochs: PositiveFloat | None = None
     max_steps: PositiveInt | None = None
     batch_size: PositiveInt | None = None
+    micro_batch_size: PositiveInt | None = None
     max_length: PositiveInt | None = None
     eval_every: PositiveInt | None = None
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
@@ -113,12 +119,24 @@ class DataConfig(_Strict):
         return self
 
 
+class RetrievalConfig(_Strict):
+    """Sentence embeddings for BUCC and Tatoeba: the mean over non-pad tokens of one hidden layer (recorded)."""
+
+    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: the middle")
+    max_length: PositiveInt = 512
+    batch_size: PositiveInt = 100
+
+
 class ResourcesConfig(_Strict):
     """Resources of one trial: its Ray Train workers."""
 
     num_workers: PositiveInt = 1
     cpus_per_worker: PositiveFloat = 1.0
     gpus_per_worker: float = Field(0.0, ge=0)
+    gpu_memory_gb: PositiveFloat | None = Field(
+        None, description="memory of one GPU in GB (e.g. 80 for A100/H100 80GB); `raytl plan` refuses a "
+        "configuration whose estimated per-GPU memory does not fit"
+    )
 
 
 class DeepSpeedConfig(_Strict):
@@ -126,7 +144,16 @@ class DeepSpeedConfig(_Strict):
 
     zero_stage: Literal[0, 1, 2, 3, "auto"] = "auto"
     offload: Literal["none", "cpu", "nvme", "auto"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
+        "auto", description="auto: the model's default (bf16) where the GPU supports it, else fp16; fp32 on CPU"
+    )
+    nvme_path: Path | None = Field(None, description="local NVMe directory on every node, for offload: nvme")
+
+    @model_validator(mode="after")
+    def _nvme_has_path(self) -> DeepSpeedConfig:
+        if self.offload == "nvme" and self.nvme_path is None:
+            raise ValueError("offload: nvme needs nvme_path; allowed: a directory on a fast local disk")
+        return self
 
 
 class SchedulerConfig(_Strict):
@@ -181,13 +208,17 @@ class SearchSpace(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     storage: str = Field("runs", description="run parent directory or cloud URI (s3://, gs://)")
-    models: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1, description="zoo names, or hub:<hub id or model directory>")
+    trust_remote_code: list[str] = Field(
+        default_factory=list, description="models (from `models`) allowed to run code from their hub repository"
+    )
     intermediate_tasks: list[str] = Field(min_length=1, description=f"task names, '{NO_INTERMEDIATE}' = baseline")
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     intermediate: PhaseConfig
     target: PhaseConfig
     data: DataConfig = DataConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
     resources: ResourcesConfig = ResourcesConfig()
     deepspeed: DeepSpeedConfig = DeepSpeedConfig()
     search: SearchConfig = SearchConfig()
@@ -234,7 +265,32 @@ class SearchSpace(_Strict):
     @field_validator("models")
     @classmethod
     def _known_models(cls, names: list[str], info: ValidationInfo) -> list[str]:
-        return _check_names(names, (info.context or {}).get("models"), "model")
+        allowed = (info.context or {}).get("models")
+        hub = [name for name in names if name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)]
+        _check_names(names, None, "model")
+        if allowed is not None:
+            _check_names([n for n in names if n not in hub], [*allowed, f"{HUB_PREFIX}<hub id or model directory>"],
+                         "model")
+        return names
+
+    @model_validator(mode="after")
+    def _trusted_are_searched(self) -> SearchSpace:
+        for name in self.trust_remote_code:
+            if name not in self.models:
+                raise ValueError(f"trust_remote_code: '{name}' is not in models; allowed: {', '.join(self.models)}")
+        return self
+
+    @model_validator(mode="after")
+    def _batches_divide(self) -> SearchSpace:
+        workers = self.resources.num_workers
+        phases = [("intermediate", self.intermediate), *((f"target ({t})", self.target_phase(t)) for t in self.targets)]
+        for where, phase in phases:
+            micro = phase.micro_batch_size or max(1, phase.batch_size // workers)
+            if phase.batch_size % (micro * workers):
+                raise ValueError(f"{where}: batch_size {phase.batch_size} is not a multiple of micro_batch_size "
+                                 f"{micro} x num_workers {workers} = {micro * workers}; allowed: batch_size = "
+                                 "micro_batch_size x num_workers x gradient accumulation steps")
+        return self
 
     @field_validator("intermediate_tasks")
     @classmethod

@@ -13,8 +13,10 @@ import torch
 
 from raytl.config import SearchSpace
 from raytl.pipeline.phases import Progress, TrialParams, Worker, obtain_intermediate, train_target
+from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
 from raytl.training.engine import Ranks
 from raytl.training.loop import Diverged
 
@@ -69,6 +71,9 @@ def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, res
         return
     encoder_dir = obtain_intermediate(worker)
     for target in pending:
+        if not FORMATS[TASKS[target].format].trains:  # retrieval: the encoder's embeddings, no target training
+            evaluate_retrieval(worker, target, encoder_dir, progress, report)
+            continue
         resume = checkpoint if checkpoint is not None and progress.target == target else None
         train_target(worker, target, encoder_dir, progress, resume, report)
 

@@ -244,8 +244,9 @@ def tatoeba_text(path: Path, task: Task, split: str, lang: str) -> Dataset:
 def bucc_files(path: Path, task: Task, split: str, lang: str) -> Dataset:
     """BUCC'18 `{lang}-en.{split}.{lang}` and `.en` (`id<TAB>sentence`, every sentence, distractors included) with
     the `.gold` id pairs: one row per gold pair, then one per unpaired sentence with an empty other side."""
-    stem = path.with_suffix("")
-    source, target = _id_sentences(stem.with_suffix(f".{lang}")), _id_sentences(stem.with_suffix(".en"))
+    stem = path.name.removesuffix(".gold")
+    source = _id_sentences(path.with_name(f"{stem}.{lang}"))
+    target = _id_sentences(path.with_name(f"{stem}.en"))
     gold = [_fields(line, path, number, 2) for number, line in enumerate(_lines(path), start=1)]
     rows = [(s, source.get(s, ""), t, target.get(t, "")) for s, t in gold]
     paired_source, paired_target = {s for s, _ in gold}, {t for _, t in gold}

@@ -1,0 +1,112 @@
+"""Retrieval targets (BUCC, Tatoeba): no training, so each is evaluated once per encoder and the result cached in
+the run; every trial with the same intermediate encoder reuses it. Embedding is sharded across the trial's workers,
+in inference precision, under no-grad."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from raytl.config import NO_INTERMEDIATE
+from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
+from raytl.pipeline.run_dir import write_atomic, write_json
+from raytl.retrieval import mean_pool
+from raytl.scoring import task_score
+from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
+from raytl.tasks.formats.retrieval import PROTOCOLS, Retrieval
+from raytl.tasks.metrics import METRICS
+from raytl.training.batching import collate, sorted_batches
+
+Report = Callable[[dict[str, Any], Path | None], None]
+
+
+def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, progress: Progress,
+                       report: Report) -> None:
+    """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target."""
+    task = TASKS[target]
+    layer = worker.space.retrieval.layer
+    layer = worker.entry.layers // 2 if layer is None else layer
+    cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
+    if cache.is_file():
+        result = json.loads(cache.read_text())
+    else:
+        result = _evaluate(worker, target, encoder_dir, layer)
+        if worker.ranks.is_main:
+            write_json(cache, result)
+    if worker.ranks.is_main:
+        for lang, (suffix, text) in result["submissions"].items():
+            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
+    languages = result["languages"]
+    progress.completed[target] = TargetResult(dev=math.nan, step=0, score=task_score(task.name, languages),
+                                              languages=languages)
+    report({"retrieval_layer": layer, "retrieval_pooling": "mean"}, None)
+
+
+def _encoder_key(worker: Worker) -> str:
+    params = worker.params
+    if params.intermediate == NO_INTERMEDIATE:
+        return f"base-{params.model}-seed{params.seed}"
+    return intermediate_phase_id(worker.space, params)
+
+
+def _evaluate(worker: Worker, target: str, encoder_dir: Path | None, layer: int) -> dict[str, Any]:
+    task = TASKS[target]
+    fmt: Retrieval = FORMATS[task.format]  # type: ignore[assignment]
+    protocol = PROTOCOLS[task.metric]
+    encoder = _inference_encoder(worker, encoder_dir)
+    languages, submissions, thresholds = {}, {}, {}
+    for lang in task.languages:
+        threshold = None
+        if protocol.fit is not None:
+            corpus, src, trg = _embedded(worker, encoder, task, "validation", lang, layer)
+            threshold = thresholds[lang] = protocol.fit(corpus, src, trg)
+        corpus, src, trg = _embedded(worker, encoder, task, "test", lang, layer)
+        examples, _ = encoded(worker, task, "test", lang, worker.space.retrieval.max_length)
+        predictions = protocol.predict(corpus, src, trg, threshold)
+        languages[lang] = METRICS[task.metric](predictions, fmt.references(examples, task), lang)
+        submissions[lang] = fmt.submission(predictions, examples)
+    return {"languages": languages, "submissions": submissions, "thresholds": thresholds, "layer": layer,
+            "pooling": "mean over non-pad tokens"}
+
+
+def _inference_encoder(worker: Worker, encoder_dir: Path | None) -> torch.nn.Module:
+    encoder = load_encoder(worker, encoder_dir).eval()
+    if torch.cuda.is_available():
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        encoder = encoder.to(device="cuda", dtype=dtype)
+    return encoder
+
+
+def _embedded(worker: Worker, encoder: torch.nn.Module, task, split: str, lang: str, layer: int):
+    examples, rows = encoded(worker, task, split, lang, worker.space.retrieval.max_length)
+    embeddings = _embed(worker, encoder, rows, layer)
+    sides = np.array([row["side"] for row in rows])
+    corpus = FORMATS[task.format].corpus(examples)
+    return corpus, embeddings[sides == 0], embeddings[sides == 1]
+
+
+@torch.no_grad()
+def _embed(worker: Worker, encoder: torch.nn.Module, rows: list[dict], layer: int) -> np.ndarray:
+    """Mean-pooled `hidden_states[layer]` of every row; each rank embeds a share of the length-sorted batches."""
+    device = next(encoder.parameters()).device
+    pad_id = worker.tokenizer.pad_token_id
+    batches = sorted_batches([len(row["input_ids"]) for row in rows], worker.space.retrieval.batch_size)
+    mine: list[tuple[np.ndarray, np.ndarray]] = []
+    for indices in batches[worker.ranks.rank :: worker.ranks.world]:
+        batch = collate([rows[int(i)] for i in indices], pad_id)
+        hidden = encoder(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                         output_hidden_states=True).hidden_states[layer]
+        pooled = mean_pool(hidden.float(), batch["attention_mask"].to(device)).cpu().numpy()
+        mine.append((np.asarray(indices), pooled))
+    out = np.zeros((len(rows), encoder.config.hidden_size), dtype=np.float32)
+    for part in worker.ranks.gather(mine):
+        for indices, pooled in part:
+            out[indices] = pooled
+    return out
