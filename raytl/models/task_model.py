@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
+from transformers import AutoConfig, AutoModel, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
 
+from raytl.models.hub import encoder_kwargs
 from raytl.models.zoo import ModelEntry
 from raytl.tasks.formats.base import Batch
 
@@ -28,9 +31,12 @@ class TaskModel(nn.Module):
 
 
 def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: int) -> nn.Module:
-    """The pretrained encoder (hub) or a freshly initialised tiny one (seeded, identical on every worker)."""
+    """The pretrained encoder (hub) or a freshly initialised tiny one (seeded, identical on every worker).
+
+    Built inside `raytl.training.engine.model_construction`, both come out already partitioned under ZeRO-3.
+    """
     if entry.hub_id is not None:
-        return AutoModel.from_pretrained(entry.hub_id, add_pooling_layer=False)
+        return load_encoder_dir(entry.hub_id, entry)
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=entry.hidden_size,
@@ -43,7 +49,25 @@ def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: i
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(seed)
-    return XLMRobertaModel(config, add_pooling_layer=False)
+    # _from_config (not the constructor) is what enters deepspeed.zero.Init when ZeRO-3 is active, and
+    # initialises the weights module by module with each module's parameters gathered
+    return XLMRobertaModel._from_config(config, add_pooling_layer=False)
+
+
+def load_encoder_dir(source: str | Path, entry: ModelEntry) -> nn.Module:
+    """A pretrained encoder from a hub id or a model directory, every weight loaded (never a partial load).
+
+    >>> load_encoder_dir("runs/q/phases/0123abcd", ZOO["tiny"])  # doctest: +SKIP
+    """
+    remote = entry.trust_remote_code
+    config = AutoConfig.from_pretrained(source, trust_remote_code=remote)
+    encoder, info = AutoModel.from_pretrained(
+        source, config=config, output_loading_info=True, use_safetensors=True, **encoder_kwargs(config, remote)
+    )
+    problems = {kind: keys for kind, keys in info.items() if keys and kind != "error_msgs"}
+    if problems:
+        raise RuntimeError(f"encoder from {source} is not loaded exactly: {problems}")
+    return encoder
 
 
 def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> None:

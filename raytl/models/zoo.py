@@ -1,16 +1,24 @@
-"""The model zoo: XLM-R sizes with their defaults, and tiny configs built offline for tests and the quickstart.
+"""The model zoo: XLM-R sizes with their defaults, tiny configs built offline for tests and the quickstart, and any
+hub encoder by name (`hub:google/rembert`, or `hub:/path/to/model_dir`).
 
-Light to import (no torch): `raytl plan` reads it before anything heavy loads.
+Light to import (no torch): `raytl plan` reads it before anything heavy loads; a `hub:` name loads transformers
+only when it is resolved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+
+from raytl.config import HUB_PREFIX
+
+ZERO3_FROM_PARAMS = 2_000_000_000  # hub models this big default to ZeRO-3 (XLM-R XL and XXL do)
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One encoder. `hub_id` None means built from config (tiny test models, no download).
+    """One encoder. `hub_id` None means built from config (tiny test models, no download); a hub id may also be a
+    local model directory. `params` counts the encoder without pooler or LM head.
 
     >>> ZOO["large"].hub_id
     'FacebookAI/xlm-roberta-large'
@@ -27,10 +35,17 @@ class ModelEntry:
     zero_stage: int
     precision: str  # on GPUs; CPU always trains in fp32
     offload: str = "none"
+    trust_remote_code: bool = False  # run code from the model's hub repository (only when the YAML says so)
 
     @property
     def built_from_config(self) -> bool:
         return self.hub_id is None
+
+    @property
+    def largest_layer_params(self) -> int:
+        """Parameters of the largest single module (what ZeRO-3 gathers at once): the embedding matrix or an FFN
+        projection, whichever is bigger."""
+        return max(self.vocab_size * self.hidden_size, (self.hidden_size + 1) * self.intermediate_size)
 
 
 ZOO: dict[str, ModelEntry] = {
@@ -38,9 +53,38 @@ ZOO: dict[str, ModelEntry] = {
     for entry in [
         ModelEntry("tiny", None, 0, 64, 2, 2, 128, 0, zero_stage=2, precision="fp32"),
         ModelEntry("tiny4", None, 0, 256, 4, 4, 1024, 0, zero_stage=2, precision="fp32"),
-        ModelEntry("base", "FacebookAI/xlm-roberta-base", 278_000_000, 768, 12, 12, 3072, 250_002, 2, "bf16"),
-        ModelEntry("large", "FacebookAI/xlm-roberta-large", 560_000_000, 1024, 24, 16, 4096, 250_002, 2, "bf16"),
-        ModelEntry("xl", "facebook/xlm-roberta-xl", 3_480_000_000, 2560, 36, 32, 10240, 250_880, 3, "bf16"),
-        ModelEntry("xxl", "facebook/xlm-roberta-xxl", 10_700_000_000, 4096, 48, 32, 16384, 250_880, 3, "bf16"),
+        ModelEntry("base", "FacebookAI/xlm-roberta-base", 277_453_056, 768, 12, 12, 3072, 250_002, 2, "bf16"),
+        ModelEntry("large", "FacebookAI/xlm-roberta-large", 558_840_832, 1024, 24, 16, 4096, 250_002, 2, "bf16"),
+        ModelEntry("xl", "facebook/xlm-roberta-xl", 3_475_929_600, 2560, 36, 32, 10240, 250_880, 3, "bf16"),
+        ModelEntry("xxl", "facebook/xlm-roberta-xxl", 10_695_954_432, 4096, 48, 32, 16384, 250_880, 3, "bf16"),
     ]
 }
+
+
+def is_hub_name(name: str) -> bool:
+    """`hub:<hub id or model directory>` names any Hugging Face encoder.
+
+    >>> is_hub_name("hub:google/rembert"), is_hub_name("large")
+    (True, False)
+    """
+    return name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)
+
+
+def resolve_model(name: str, trust_remote_code: bool = False) -> ModelEntry:
+    """The zoo entry of `name`, or one read from a hub model's config (cached per process).
+
+    >>> resolve_model("large").layers
+    24
+    """
+    if name in ZOO:
+        return ZOO[name]
+    if not is_hub_name(name):
+        raise KeyError(f"unknown model '{name}'; allowed: {', '.join(ZOO)}, or {HUB_PREFIX}<hub id or directory>")
+    return _hub_entry(name, trust_remote_code)
+
+
+@cache
+def _hub_entry(name: str, trust_remote_code: bool) -> ModelEntry:
+    from raytl.models.hub import entry_from_config
+
+    return entry_from_config(name, name.removeprefix(HUB_PREFIX), trust_remote_code)

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from datasets import Dataset
 from safetensors.torch import save_file
-from transformers import AutoModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
-from raytl.models.task_model import TaskModel, build_encoder
-from raytl.models.zoo import ZOO, ModelEntry
+from raytl.models.task_model import TaskModel, build_encoder, load_encoder_dir
+from raytl.models.zoo import ModelEntry, resolve_model
 from raytl.pipeline.cache import cache_key, cached, tokenizer_fingerprint
 from raytl.pipeline.run_dir import RunDir, write_atomic
 from raytl.pipeline.store import PhaseStore
@@ -36,7 +36,14 @@ from raytl.tasks.labels import with_labels
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
 from raytl.training.batching import TrainBatches, row_length
-from raytl.training.engine import DeepSpeedSettings, Engine, Ranks, deepspeed_config
+from raytl.training.engine import (
+    DeepSpeedSettings,
+    Engine,
+    Ranks,
+    deepspeed_config,
+    gpu_settings,
+    model_construction,
+)
 from raytl.training.loop import fit
 from raytl.training.predict import predict
 
@@ -77,30 +84,22 @@ class Worker:
 
     @property
     def entry(self) -> ModelEntry:
-        return ZOO[self.params.model]
+        return resolve_model(self.params.model, self.params.model in self.space.trust_remote_code)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
-        return _tokenizer(self.params.model)
+        return _tokenizer(self.entry)
 
     def settings(self, phase: PhaseConfig) -> DeepSpeedSettings:
-        ds, entry = self.space.deepspeed, self.entry
-        on_gpu = torch.cuda.is_available()
-        precision = entry.precision if ds.precision == "auto" else ds.precision
-        return DeepSpeedSettings(
-            zero_stage=entry.zero_stage if ds.zero_stage == "auto" else int(ds.zero_stage),
-            offload=entry.offload if ds.offload == "auto" else ds.offload,
-            precision=precision if on_gpu else "fp32",
-            world=self.ranks.world,
-            micro_batch=phase.batch_size // self.ranks.world,
-        )
+        world, ds = self.ranks.world, self.space.deepspeed
+        return gpu_settings(ds, self.entry, world, phase.batch_size, phase.micro_batch_size)
 
 
 @cache
-def _tokenizer(model: str) -> PreTrainedTokenizerBase:
+def _tokenizer(entry: ModelEntry) -> PreTrainedTokenizerBase:
     from raytl.models.tokenizer import load_tokenizer
 
-    return load_tokenizer(ZOO[model])
+    return load_tokenizer(entry)
 
 
 def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
@@ -108,7 +107,7 @@ def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
     phase = space.intermediate.model_dump(mode="json", exclude={"lr", "eval_every"})
     identity = {
         "code": PHASE_CODE_VERSION,
-        "model": asdict(ZOO[params.model]),
+        "model": asdict(resolve_model(params.model, params.model in space.trust_remote_code)),
         "task": params.intermediate,
         "lr": params.lr_intermediate,
         "seed": params.seed,
@@ -126,7 +125,7 @@ def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) 
     if split == "train":
         cap = (worker.space.intermediate if task.role == "intermediate" else worker.space.target).max_train_examples
     key = cache_key(task=task.name, labels=task.labels, split=split, lang=lang, max_length=max_length, cap=cap,
-                    format=task.format, data=data.model_dump(mode="json"),
+                    format=task.format, format_settings=vars(FORMATS[task.format]), data=data.model_dump(mode="json"),
                     tokenizer=tokenizer_fingerprint(worker.tokenizer))
 
     def build() -> tuple[Dataset, Dataset]:
@@ -174,9 +173,11 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
     fmt = FORMATS[task.format]
     lease = store.heartbeat(phase_id) if worker.ranks.is_main else contextlib.nullcontext()
     with lease:
-        model = TaskModel(build_encoder(worker.entry, worker.tokenizer, worker.params.seed), fmt.head(
-            worker.entry.hidden_size, task))
-        engine, batches, total = _engine(worker, model, task, phase, worker.params.lr_intermediate)
+        def build() -> TaskModel:
+            encoder = build_encoder(worker.entry, worker.tokenizer, worker.params.seed)
+            return TaskModel(encoder, fmt.head(worker.entry.hidden_size, task))
+
+        engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_intermediate)
         fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=total, eval_every=total,
             on_evaluation=lambda step, loss: None)
         dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
@@ -188,7 +189,8 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
     return store.path(phase_id)
 
 
-def _engine(worker: Worker, model: torch.nn.Module, task: Task, phase: PhaseConfig, lr: float):
+def _engine(worker: Worker, build: Callable[[], torch.nn.Module], task: Task, phase: PhaseConfig, lr: float):
+    """The phase's engine around the model `build()` makes (partitioned at construction under ZeRO-3)."""
     _, rows = encoded(worker, task, "train", "en", phase.max_length)
     settings = worker.settings(phase)
     batches = TrainBatches(
@@ -206,6 +208,8 @@ def _engine(worker: Worker, model: torch.nn.Module, task: Task, phase: PhaseConf
         raise ValueError(f"task '{task.name}': {len(rows)} training rows make no batch of {phase.batch_size}")
     total = phase.max_steps or math.ceil(phase.epochs * batches.steps_per_epoch)
     config = deepspeed_config(settings, phase.batch_size, lr, total, int(phase.warmup_ratio * total), phase.grad_clip)
+    with model_construction(config):
+        model = build()
     return Engine(model, config, phase.weight_decay), batches, total
 
 
@@ -213,11 +217,7 @@ def load_encoder(worker: Worker, directory: Path | None) -> torch.nn.Module:
     """The encoder a target phase starts from: the published intermediate one, loaded strictly, or the base."""
     if directory is None:
         return build_encoder(worker.entry, worker.tokenizer, worker.params.seed)
-    encoder, info = AutoModel.from_pretrained(directory, add_pooling_layer=False, output_loading_info=True)
-    problems = {kind: keys for kind, keys in info.items() if keys and kind != "error_msgs"}
-    if problems:
-        raise RuntimeError(f"encoder transfer from {directory} is not exact: {problems}")
-    return encoder
+    return load_encoder_dir(directory, worker.entry)
 
 
 @dataclass
@@ -255,10 +255,13 @@ def train_target(
     English dev. Reports at every evaluation with a checkpoint; with `checkpoint`, continues mid-phase from it."""
     task, phase = with_labels(TASKS[target], worker.space.data), worker.space.target_phase(target)
     fmt = FORMATS[task.format]
-    torch.manual_seed(worker.params.seed)
-    encoder = load_encoder(worker, None if checkpoint else encoder_dir)
-    engine, batches, total = _engine(worker, TaskModel(encoder, fmt.head(worker.entry.hidden_size, task)), task,
-                                     phase, worker.params.lr_target)
+
+    def build() -> TaskModel:
+        torch.manual_seed(worker.params.seed)
+        encoder = load_encoder(worker, None if checkpoint else encoder_dir)
+        return TaskModel(encoder, fmt.head(worker.entry.hidden_size, task))
+
+    engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_target)
     if checkpoint is not None:
         engine.load(checkpoint)
     else:

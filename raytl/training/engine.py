@@ -6,7 +6,7 @@ Nothing outside this module names DeepSpeed or torch.distributed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,38 +15,29 @@ import deepspeed
 import torch
 import torch.distributed as dist
 
+from raytl.config import DeepSpeedConfig
+from raytl.models.zoo import ModelEntry
 from raytl.tasks.formats.base import Batch
+from raytl.training.settings import DeepSpeedSettings, batch_config, resolve_settings
 
 CHECKPOINT_TAG = "state"  # DeepSpeed itself writes a file named "latest"
 
 
-@dataclass(frozen=True)
-class DeepSpeedSettings:
-    """Resolved settings (no `auto` left): what `deepspeed_config` needs besides the phase."""
-
-    zero_stage: int
-    offload: str
-    precision: str
-    world: int
-    micro_batch: int
+def gpu_settings(
+    requested: DeepSpeedConfig, entry: ModelEntry, world: int, batch_size: int, micro_batch: int | None
+) -> DeepSpeedSettings:
+    """`resolve_settings` for this process's device: bf16 where `torch.cuda.is_bf16_supported()`, fp32 on CPU."""
+    on_gpu = torch.cuda.is_available()
+    return resolve_settings(requested, entry, world, batch_size, micro_batch, on_gpu=on_gpu,
+                            bf16_supported=on_gpu and torch.cuda.is_bf16_supported())
 
 
 def deepspeed_config(
     settings: DeepSpeedSettings, batch_size: int, lr: float, total_steps: int, warmup_steps: int, grad_clip: float
 ) -> dict[str, Any]:
     """The DeepSpeed JSON for one phase: effective batch = micro batch x workers x accumulation, stated once."""
-    per_step = settings.micro_batch * settings.world
-    if batch_size % per_step:
-        raise ValueError(f"batch_size {batch_size} is not a multiple of micro_batch x workers = {per_step}")
-    zero: dict[str, Any] = {"stage": settings.zero_stage}
-    if settings.offload in ("cpu", "nvme") and settings.zero_stage >= 2:
-        zero["offload_optimizer"] = {"device": settings.offload}
-        if settings.zero_stage == 3:
-            zero["offload_param"] = {"device": settings.offload}
     return {
-        "train_batch_size": batch_size,
-        "train_micro_batch_size_per_gpu": settings.micro_batch,
-        "gradient_accumulation_steps": batch_size // per_step,
+        **batch_config(batch_size, settings.micro_batch, settings.world),
         "gradient_clipping": grad_clip,
         # torch_adam: DeepSpeed's fused Adam would need a compiler toolchain on every node
         "optimizer": {"type": "AdamW", "params": {"lr": lr, "eps": 1e-8, "torch_adam": True}},
@@ -60,12 +51,56 @@ def deepspeed_config(
                 "warmup_type": "linear",
             },
         },
-        "zero_optimization": zero,
+        "zero_optimization": zero_config(settings),
         "bf16": {"enabled": settings.precision == "bf16"},
         "fp16": {"enabled": settings.precision == "fp16"},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+
+
+def zero_config(settings: DeepSpeedSettings) -> dict[str, Any]:
+    """ZeRO stage, offload (CPU or NVMe, optimizer states; under ZeRO-3 parameters too) and bucket sizes."""
+    zero: dict[str, Any] = {"stage": settings.zero_stage}
+    if settings.offload in ("cpu", "nvme") and settings.zero_stage >= 2:
+        device: dict[str, Any] = {"device": settings.offload}
+        if settings.offload == "nvme":
+            if not settings.nvme_path:
+                raise ValueError("deepspeed.offload: nvme needs deepspeed.nvme_path (a fast local disk)")
+            device["nvme_path"] = settings.nvme_path
+        zero["offload_optimizer"] = device
+        if settings.zero_stage == 3:
+            zero["offload_param"] = dict(device)
+    zero.update(settings.buckets())
+    return zero
+
+
+@contextlib.contextmanager
+def model_construction(config: dict[str, Any]) -> Iterator[None]:
+    """Build models inside this block: under ZeRO-3 they come out partitioned across the ranks, never whole on one.
+
+    Hugging Face models see the config through `HfDeepSpeedConfig` (transformers keeps only a weak reference, so it
+    is held here for the whole block): `from_pretrained` and `_from_config` then enter `deepspeed.zero.Init` and
+    load or initialise each weight into its partition.
+
+    >>> with model_construction(config):  # doctest: +SKIP
+    ...     model = TaskModel(build_encoder(entry, tokenizer, seed), head)
+    """
+    if config["zero_optimization"]["stage"] != 3:
+        yield
+        return
+    from transformers.integrations import HfDeepSpeedConfig
+
+    keep_alive = HfDeepSpeedConfig(config)
+    try:
+        yield
+    finally:
+        del keep_alive
+
+
+def is_partitioned(module: torch.nn.Module) -> bool:
+    """Whether every parameter of `module` is a ZeRO-3 partition (built under `model_construction`)."""
+    return all(hasattr(param, "ds_id") for param in module.parameters())
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

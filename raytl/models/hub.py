@@ -1,0 +1,60 @@
+"""A model zoo entry for any Hugging Face encoder, read from its config (hub id or local model directory).
+
+Parameters are counted exactly by building the model on the meta device (no weights are allocated or downloaded).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+
+from raytl.models.zoo import ZERO3_FROM_PARAMS, ModelEntry
+
+
+def entry_from_config(name: str, hub_id: str, trust_remote_code: bool) -> ModelEntry:
+    """Read `hub_id`'s config and describe it; raises OSError/ValueError when it cannot be read.
+
+    >>> entry_from_config("hub:google/rembert", "google/rembert", False).layers  # doctest: +SKIP
+    32
+    """
+    config = AutoConfig.from_pretrained(hub_id, trust_remote_code=trust_remote_code)
+    params = count_params(config, trust_remote_code)
+    return ModelEntry(
+        name=name,
+        hub_id=hub_id,
+        params=params,
+        hidden_size=_first(config, "hidden_size", "d_model"),
+        layers=_first(config, "num_hidden_layers", "num_layers"),
+        heads=_first(config, "num_attention_heads", "num_heads"),
+        intermediate_size=_first(config, "intermediate_size", "d_ff"),
+        vocab_size=_first(config, "vocab_size"),
+        zero_stage=3 if params >= ZERO3_FROM_PARAMS else 2,
+        precision="bf16",
+        trust_remote_code=trust_remote_code,
+    )
+
+
+def encoder_kwargs(config: PretrainedConfig, trust_remote_code: bool) -> dict[str, object]:
+    """Keyword arguments for `AutoModel`: no pooler where the architecture has one (the heads pool themselves)."""
+    model_class = AutoModel._model_mapping.get(type(config)) if type(config) in AutoModel._model_mapping else None
+    kwargs: dict[str, object] = {"trust_remote_code": trust_remote_code} if trust_remote_code else {}
+    if model_class is not None and "add_pooling_layer" in inspect.signature(model_class.__init__).parameters:
+        kwargs["add_pooling_layer"] = False
+    return kwargs
+
+
+def count_params(config: PretrainedConfig, trust_remote_code: bool = False) -> int:
+    """Exact parameter count of the encoder `AutoModel` builds from `config` (built on the meta device)."""
+    with torch.device("meta"):
+        model = AutoModel.from_config(config, **encoder_kwargs(config, trust_remote_code))
+    return sum(param.numel() for param in model.parameters())
+
+
+def _first(config: PretrainedConfig, *names: str) -> int:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"model config {type(config).__name__} has none of {', '.join(names)}")
