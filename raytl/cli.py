@@ -90,12 +90,25 @@ def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) 
 
 
 @app.command()
-def tasks() -> None:
-    """List the known tasks with their role, format, metric and languages: `raytl tasks`."""
+def tasks(
+    name: Annotated[str | None, typer.Argument(help="a task: print what its original files in --data-dir hold")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="directory with the task's original release files")] = None,
+) -> None:
+    """List the known tasks (`raytl tasks`), or count one task's examples per split and language in its original
+    files as JSON (`raytl tasks xnli --data-dir data/`)."""
     from raytl.tasks import TASKS
 
-    for task in TASKS.values():
-        typer.echo(f"{task.name:10} {task.role:12} {task.format:16} {task.metric:10} {' '.join(task.languages)}")
+    if name is None:
+        for task in TASKS.values():
+            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:12} {' '.join(task.languages)}")
+        return
+    if name not in TASKS:
+        raise InputError(f"task '{name}': unknown; allowed: {', '.join(TASKS)}")
+    if data_dir is None:
+        raise InputError("--data-dir: required with a task name; allowed: a directory with its original files")
+    from raytl.tasks.loading import count_local
+
+    typer.echo(json.dumps(count_local(TASKS[name], data_dir), indent=2))
 
 
 @app.command()

@@ -385,6 +385,7 @@ _TASKS = [
         ),
         sources={"test": HubSource("google/xtreme", "tatoeba.{iso3}", "validation", _RETRIEVAL, _TATOEBA_COLUMNS)},
         local={"test": LocalFile("tatoeba.{iso3}-eng.{iso3}", "tatoeba_text")},
+        world="translation",
         description="Tatoeba (LASER v1): up to 1,000 pairs with English per language; nearest neighbour, no training",
     ),
     Task(
@@ -403,6 +404,7 @@ _TASKS = [
             "validation": LocalFile("bucc2018/{lang}-en.sample.gold", "bucc_files"),
             "test": LocalFile("bucc2018/{lang}-en.training.gold", "bucc_files"),
         },
+        world="translation",
         description="BUCC 2018: mine parallel sentences among distractors; threshold fitted on the sample (dev) gold",
     ),
 ]

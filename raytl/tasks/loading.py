@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import datasets
 from datasets import Dataset
@@ -125,3 +126,21 @@ def _from_directory(task: Task, split: Split, lang: str, data: DataConfig, sourc
 
 
 _READERS = {"hub": _from_hub, "generated": _generated, "local": _from_directory}
+
+
+def count_local(task: Task, directory: Path) -> dict[str, dict[str, int]]:
+    """Examples per split and language in the task's original files under `directory` (train is English); files
+    that are not there are listed under "missing" instead of failing the whole count."""
+    data = DataConfig(source="local", dir=directory)
+    counts: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for split, local in task.local.items():
+        for lang in ["en"] if split == "train" else task.languages:
+            path = Path(directory) / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
+            if not path.exists():
+                missing.append(str(path))
+                continue
+            counts.setdefault(split, {})[lang] = len(load_examples(task, split, lang, data))  # type: ignore[arg-type]
+    if not counts:
+        raise InputError(f"task '{task.name}': no original file of it in {directory}; expected e.g. {missing[0]}")
+    return {**counts, **({"missing": missing} if missing else {})}
