@@ -332,7 +332,7 @@ _TASKS = [
         name="ccg",
         role="intermediate",
         format="tagging",
-        metric="accuracy",  # exact match of whole sentences until a token-accuracy metric exists
+        metric="token_accuracy",  # exact match of whole sentences until a token-accuracy metric exists
         languages=("en",),
         sources={split: HubSource("", None, split, _CCG, {"tokens": "tokens", "tags": "tags"})
                  for split in ("train", "validation")},

@@ -50,6 +50,20 @@ def accuracy(
     return {"accuracy": correct / len(predictions) * 100}
 
 
+def token_accuracy(
+    predictions: Sequence[Sequence[Hashable]], references: Sequence[Sequence[Hashable]], language: str = ""
+) -> dict[str, float]:
+    """Share of tokens (over all sequences) whose prediction equals the reference: CCG supertags, masked LM.
+
+    >>> token_accuracy([["N", "NP"], ["S"]], [["N", "N"], ["S"]])
+    {'accuracy': 66.66666666666666}
+    """
+    _check_same_length(predictions, references)
+    for predicted, gold in zip(predictions, references, strict=True):
+        _check_same_length(predicted, gold)
+    return accuracy([p for seq in predictions for p in seq], [r for seq in references for r in seq], language)
+
+
 def seqeval_f1(
     predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], language: str = ""
 ) -> dict[str, float]:
@@ -245,6 +259,7 @@ def _check_same_length(predictions: Sequence[object], references: Sequence[objec
 
 METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "accuracy": accuracy,
+    "token_accuracy": token_accuracy,
     "seqeval_f1": seqeval_f1,
     "bucc_f1": bucc_f1,
     "squad": squad,
