@@ -4,6 +4,7 @@ class records a stopped trial as COMPLETE with its partial score, which biases t
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any
 
@@ -48,4 +49,17 @@ def _finite(value: Any) -> bool:
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage (SQLite file, PostgreSQL, any SQLAlchemy URL) that `optuna-dashboard` can open."""
-    return optuna.storages.RDBStorage(url)
+    return optuna.storages.RDBStorage(with_driver(url))
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://` -> `postgresql+psycopg2://` when psycopg 3 (SQLAlchemy 2.1's default driver) is absent and
+    psycopg2 (raytl's `postgres` extra) is installed; any other URL unchanged.
+
+    >>> with_driver("postgresql://raytl@db/raytl")  # doctest: +SKIP
+    'postgresql+psycopg2://raytl@db/raytl'
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme != "postgresql" or importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2"):
+        return url
+    return f"postgresql+psycopg2://{rest}"
