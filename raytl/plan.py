@@ -6,8 +6,10 @@ from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
 from raytl.models.zoo import ZOO
+from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
+from raytl.training.memory import GIB
 
 
 def load_checked(path: str | Path, storage: str | None = None, name: str | None = None) -> SearchSpace:
@@ -21,6 +23,7 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
         space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
                             intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
     check_writable(space.storage, key_path="storage", file=str(path))
+    check_fits(space, str(path))
     return space
 
 
@@ -36,7 +39,7 @@ def describe(space: SearchSpace) -> str:
         f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
         f"{space.deepspeed.precision}",
         "  models:",
-        *(f"    {m}: {ZOO[m].hub_id or 'built from config'} ({_params(ZOO[m].params)})" for m in space.models),
+        *(f"    {m}: {e.hub_id or 'built from config'} ({_params(e.params)})" for m, e in entries(space).items()),
         "  phases of a trial:",
         f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
         f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
@@ -50,7 +53,14 @@ def describe(space: SearchSpace) -> str:
         " x learning rates tried",
         f"  data: {space.data.source}" + (f" ({space.data.dir})" if space.data.dir else ""),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _memory_lines(space))
+
+
+def _memory_lines(space: SearchSpace) -> list[str]:
+    available = gpu_bytes(space)
+    limit = f"{available / GIB:.1f} GiB per worker" if available else "no resources.gpu_memory_gb set"
+    return [f"  estimated memory per GPU ({limit}; see raytl/training/memory.py):",
+            *(f"    {row.line()}" for row in check_fits(space, "plan"))]
 
 
 def _length(phase) -> str:

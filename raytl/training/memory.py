@@ -12,7 +12,8 @@
                   b rows per micro-batch (x choices for multiple choice), h hidden, a heads. The 5*a*s/h term is the
                   stored attention matrix of eager attention; fused (SDPA) kernels store less, so this is an upper
                   bound. Plus the embedding output and its dropout mask.
-    buffers       ZeRO's communication buckets as raytl sets them (`DeepSpeedSettings.buckets`), 16-bit elements.
+    buffers       ZeRO's communication buckets as raytl sets them (`DeepSpeedSettings.buckets`), each at most the
+                  model's size, in the training precision.
     reserve       2 GiB: CUDA context, NCCL buffers and allocator fragmentation (a rule of thumb, not a measurement).
 """
 
@@ -119,7 +120,8 @@ def estimate_memory(
     return MemoryEstimate(
         model_states=model_states_bytes(entry, settings),
         activations=activation_bytes(entry, settings.micro_batch * rows_per_example, tokens, settings.precision),
-        buffers=element * sum(v for k, v in settings.buckets().items() if k.endswith("bucket_size")),
+        buffers=element * sum(min(v, encoder_params(entry)) for k, v in settings.buckets().items()
+                              if k.endswith("bucket_size")),
     )
 
 
