@@ -48,7 +48,8 @@ def test_model_scores_fold_to_rows_by_choices_and_train(tokenizer) -> None:
     batch = collate(rows, tokenizer.pad_token_id, FORMAT.batch_columns)
     assert batch["input_ids"].shape[:2] == (3, 5) and batch["labels"].tolist() == examples["label"]
     entry = ZOO["tiny"]
-    model = TaskModel(build_encoder(entry, tokenizer, 0), FORMAT.head(entry.hidden_size, COMMONSENSEQA))
+    encoder = build_encoder(entry, tokenizer, 0)
+    model = TaskModel(encoder, FORMAT.head(encoder.config, COMMONSENSEQA))
     logits = model(batch)
     assert logits.shape == (3, 5)
     loss = FORMAT.loss(logits, batch)

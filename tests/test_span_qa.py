@@ -7,6 +7,7 @@ import json
 import random
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -146,7 +147,7 @@ def test_the_loss_is_the_mean_start_end_cross_entropy_and_ignores_padding() -> N
     end = (torch.nn.functional.cross_entropy(logits[0:1, :, 1], batch["end_positions"][:1])
            + torch.nn.functional.cross_entropy(logits[1:, :3, 1], batch["end_positions"][1:])) / 2
     assert torch.allclose(loss, (start + end) / 2, atol=1e-5)
-    head = FORMAT.head(8, V1)
+    head = FORMAT.head(SimpleNamespace(hidden_size=8, vocab_size=16), V1)
     assert head(torch.zeros(3, 7, 8), {}).shape == (3, 7, 2)
 
 
@@ -323,7 +324,8 @@ def _train_and_score(tokenizer: PreTrainedTokenizerBase, steps: int) -> tuple[fl
     data = DataConfig(source="generated", generated_train_size=512, generated_eval_size=60)
     rows = FORMAT.encode(load_examples(V1, "train", "en", data), tokenizer, 48, V1).to_list()
     torch.manual_seed(0)
-    model = TaskModel(build_encoder(ZOO["tiny"], tokenizer, seed=0), FORMAT.head(ZOO["tiny"].hidden_size, V1))
+    encoder = build_encoder(ZOO["tiny"], tokenizer, seed=0)
+    model = TaskModel(encoder, FORMAT.head(encoder.config, V1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     rng = random.Random(0)
     for _ in range(steps):

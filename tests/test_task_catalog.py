@@ -117,7 +117,7 @@ TRAINED = [name for name, task in TASKS.items() if FORMATS[task.format].trains]
 def test_generated_data_loads_encodes_and_scores(name: str, tokenizer, encoder) -> None:
     task = with_labels(TASKS[name], DATA)
     fmt = FORMATS[task.format]
-    model = TaskModel(encoder, fmt.head(ZOO["tiny"].hidden_size, task)).eval()
+    model = TaskModel(encoder, fmt.head(encoder.config, task)).eval()
     for split, lang in _splits(task):
         examples = load_examples(task, split, lang, DATA)  # type: ignore[arg-type]
         assert examples.column_names and set(examples.column_names) <= set(fmt.canonical_columns), split

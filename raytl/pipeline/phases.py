@@ -44,7 +44,7 @@ from raytl.training.engine import (
     gpu_settings,
     model_construction,
 )
-from raytl.training.loop import fit
+from raytl.training.loop import WallClock, fit
 from raytl.training.predict import predict
 
 PHASE_CODE_VERSION = 1  # bump when a change alters what an intermediate phase produces
@@ -104,7 +104,7 @@ def _tokenizer(entry: ModelEntry) -> PreTrainedTokenizerBase:
 
 def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
     """Everything that determines an intermediate encoder, hashed: trials that agree on it share one training."""
-    phase = space.intermediate.model_dump(mode="json", exclude={"lr", "eval_every"})
+    phase = space.intermediate.model_dump(mode="json", exclude={"lr", "eval_every", "checkpoint_minutes"})
     identity = {
         "code": PHASE_CODE_VERSION,
         "model": asdict(resolve_model(params.model, params.model in space.trust_remote_code)),
@@ -175,7 +175,7 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
     with lease:
         def build() -> TaskModel:
             encoder = build_encoder(worker.entry, worker.tokenizer, worker.params.seed)
-            return TaskModel(encoder, fmt.head(worker.entry.hidden_size, task))
+            return TaskModel(encoder, fmt.head(encoder.config, task))
 
         engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_intermediate)
         fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=total, eval_every=total,
@@ -259,13 +259,15 @@ def train_target(
     def build() -> TaskModel:
         torch.manual_seed(worker.params.seed)
         encoder = load_encoder(worker, None if checkpoint else encoder_dir)
-        return TaskModel(encoder, fmt.head(worker.entry.hidden_size, task))
+        return TaskModel(encoder, fmt.head(encoder.config, task))
 
     engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_target)
     if checkpoint is not None:
         engine.load(checkpoint)
+        load_rng(checkpoint, worker.ranks.rank)
     else:
         progress.target, progress.step, progress.best = target, 0, TargetResult()
+    clock = WallClock(phase.checkpoint_minutes * 60, agree=worker.ranks.broadcast) if phase.checkpoint_minutes else None
 
     def on_evaluation(step: int, loss: float) -> None:
         dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
@@ -278,12 +280,34 @@ def train_target(
             progress.steps_before += total
         with tempfile.TemporaryDirectory(prefix="raytl-ckpt-") as tmp:
             engine.save(Path(tmp), client_state={})
+            save_rng(Path(tmp), worker.ranks.rank)
             if worker.ranks.is_main:
                 progress.save(Path(tmp))
             report({"loss": loss, "dev_en": dev[task.dev_key], "target_steps": total}, Path(tmp))
+        if clock is not None:
+            clock.reset()
 
     fit(engine, batches.from_step(progress.step), fmt.loss, start_step=progress.step, total_steps=total,
-        eval_every=phase.eval_every, on_evaluation=on_evaluation)
+        eval_every=phase.eval_every, on_evaluation=on_evaluation, checkpoint_due=clock)
+
+
+def save_rng(directory: Path, rank: int) -> None:
+    """This rank's random state (dropout masks) beside the checkpoint: a resumed phase continues exactly as an
+    uninterrupted one would (same data order, optimizer, schedule and dropout)."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    torch.save(state, directory / f"rng-rank{rank}.pt")
+
+
+def load_rng(directory: Path, rank: int) -> None:
+    path = directory / f"rng-rank{rank}.pt"
+    if not path.is_file():  # a checkpoint written before random states were saved
+        return
+    state = torch.load(path, weights_only=True)
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def save_best(worker: Worker, engine: Engine, task: Task) -> None:

@@ -14,6 +14,13 @@ from raytl.tasks.entry import Task
 Batch = dict[str, torch.Tensor]
 
 
+class EncoderConfig(Protocol):
+    """What a head needs to know of its encoder (a Hugging Face config satisfies it)."""
+
+    hidden_size: int
+    vocab_size: int
+
+
 class Format(Protocol):
     """How one kind of task is generated, encoded, modelled, decoded and referenced for its metric."""
 
@@ -31,7 +38,7 @@ class Format(Protocol):
         `example_index` when one example becomes several windows)."""
         ...
 
-    def head(self, hidden_size: int, task: Task) -> torch.nn.Module:
+    def head(self, config: EncoderConfig, task: Task) -> torch.nn.Module:
         """A fresh task head: `forward(hidden_states, batch) -> logits`."""
         ...
 

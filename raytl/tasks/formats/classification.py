@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch
+from raytl.tasks.formats.base import Batch, EncoderConfig
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 LABEL_NOISE = 0.05
@@ -60,8 +60,8 @@ class Classification:
 
         return examples.map(tokenize, batched=True, remove_columns=examples.column_names)
 
-    def head(self, hidden_size: int, task: Task) -> nn.Module:
-        return ClassificationHead(hidden_size, len(task.labels))
+    def head(self, config: EncoderConfig, task: Task) -> nn.Module:
+        return ClassificationHead(config.hidden_size, len(task.labels))
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), batch["labels"])

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch
+from raytl.tasks.formats.base import Batch, EncoderConfig
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 
@@ -66,8 +66,8 @@ class MultipleChoice:
 
         return examples.map(tokenize, batched=True, remove_columns=examples.column_names)
 
-    def head(self, hidden_size: int, task: Task) -> nn.Module:
-        return ChoiceHead(hidden_size)
+    def head(self, config: EncoderConfig, task: Task) -> nn.Module:
+        return ChoiceHead(config.hidden_size)
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), batch["labels"])

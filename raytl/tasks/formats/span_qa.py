@@ -28,7 +28,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch
+from raytl.tasks.formats.base import Batch, EncoderConfig
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 NO_ANSWER_METRICS = frozenset({"squad_v2"})  # tasks scored with these may answer "" (SQuAD v2 unanswerables)
@@ -80,8 +80,8 @@ class SpanQA:
 
         return examples.map(tokenize, batched=True, with_indices=True, remove_columns=examples.column_names)
 
-    def head(self, hidden_size: int, task: Task) -> nn.Module:
-        return SpanHead(hidden_size)
+    def head(self, config: EncoderConfig, task: Task) -> nn.Module:
+        return SpanHead(config.hidden_size)
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Mean of the start and end cross-entropies; padding positions can never be chosen."""

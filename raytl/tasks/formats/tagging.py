@@ -18,7 +18,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch
+from raytl.tasks.formats.base import Batch, EncoderConfig
 from raytl.tasks.generate import cue_concepts, lexicon
 
 IGNORE_INDEX = -100  # torch's cross-entropy skips it: sub-words after the first, special tokens, padding
@@ -130,8 +130,8 @@ class Tagging:
 
         return examples.map(tokenize, batched=True, with_indices=True, remove_columns=examples.column_names)
 
-    def head(self, hidden_size: int, task: Task) -> nn.Module:
-        return TokenHead(hidden_size, len(task.labels))
+    def head(self, config: EncoderConfig, task: Task) -> nn.Module:
+        return TokenHead(config.hidden_size, len(task.labels))
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         # collate pads labels to the width of input_ids, so logits and labels line up token for token
