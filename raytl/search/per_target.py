@@ -72,7 +72,8 @@ def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
         if sub_run.tune.is_dir():
             tuner: tune.Tuner = restore_tuner(sub, sub_run)
         else:
-            tuner = build_tuner(sub, sub_run, study_name=sub.name, storage=storage)
+            tuner = build_tuner(sub, sub_run, study_name=sub.name, storage=storage,
+                                ledger=run.root / "gpu_hours.json")  # one GPU-hour budget for the whole run
         tables.append(results_table(tuner.fit(), sub, sub_run).assign(target=target))
     table = pd.concat(tables, ignore_index=True)
     write_json(run.root / "winners.json", winners(table))

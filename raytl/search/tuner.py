@@ -61,9 +61,10 @@ def study_storage(space: SearchSpace, run: RunDir) -> str:
     return space.search.storage or f"sqlite:///{run.optuna_db}"
 
 
-def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, storage: str | None = None
-                ) -> tune.Tuner:
-    """The Tuner of one study: `study_name` (default the space's name) in `storage` (default `study_storage`)."""
+def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, storage: str | None = None,
+                ledger: Path | None = None) -> tune.Tuner:
+    """The Tuner of one study: `study_name` (default the space's name) in `storage` (default `study_storage`);
+    `ledger`: the GPU-hour tally (default RUN_DIR/gpu_hours.json; per-target studies share their run's)."""
     searcher = TransferSearch(
         space=search_function(space),
         metric=METRIC,
@@ -80,7 +81,7 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
             name=run.tune.name,
             storage_path=str(run.root),
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
-            stop=budget_stopper(space, run),
+            stop=budget_stopper(space, ledger or run.root / "gpu_hours.json"),
             callbacks=[ProgressPrinter(METRIC)],
             verbose=0,
         ),
@@ -100,12 +101,12 @@ def tune_config(space: SearchSpace, searcher: TransferSearch) -> tune.TuneConfig
     )
 
 
-def budget_stopper(space: SearchSpace, run: RunDir) -> GpuHourStopper | None:
-    """The GPU-hour stopper when `search.gpu_hours` is set (its ledger: RUN_DIR/gpu_hours.json)."""
+def budget_stopper(space: SearchSpace, ledger: Path) -> GpuHourStopper | None:
+    """The GPU-hour stopper when `search.gpu_hours` is set."""
     if space.search.gpu_hours is None:
         return None
     gpus = space.resources.num_workers * space.resources.gpus_per_worker
-    return GpuHourStopper(space.search.gpu_hours, gpus, run.root / "gpu_hours.json")
+    return GpuHourStopper(space.search.gpu_hours, gpus, ledger)
 
 
 def trainable_for(space: SearchSpace, run: RunDir):
