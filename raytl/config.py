@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from raytl.credentials import ADVICE as SECRETS_ADVICE
+from raytl.credentials import find_secret
 from raytl.errors import InputError
 
 NO_INTERMEDIATE = "none"
@@ -62,6 +64,10 @@ class PhaseConfig(_Strict):
     )
     max_length: PositiveInt = 128
     eval_every: PositiveInt = Field(100, description="evaluate and checkpoint every N optimizer steps")
+    checkpoint_minutes: PositiveFloat | None = Field(
+        None, description="also evaluate and checkpoint once this much wall time passed since the last checkpoint "
+        "(bounds the work a preempted node loses when steps are slow)"
+    )
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: PositiveFloat = 1.0
@@ -96,6 +102,7 @@ class PhaseOverride(_Strict):
     micro_batch_size: PositiveInt | None = None
     max_length: PositiveInt | None = None
     eval_every: PositiveInt | None = None
+    checkpoint_minutes: PositiveFloat | None = None
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
     weight_decay: float | None = Field(None, ge=0)
     grad_clip: PositiveFloat | None = None
@@ -336,7 +343,10 @@ def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:
 
 
 def parse_space(data: dict[str, Any], source: str = "<space>", **allowed: Iterable[str]) -> SearchSpace:
-    """Validate an already-parsed mapping (see `load_space`)."""
+    """Validate an already-parsed mapping (see `load_space`); anything that looks like a secret is refused."""
+    secret = find_secret(data)
+    if secret:
+        raise InputError(f"{source}: {secret}; {SECRETS_ADVICE}")
     context = {key: list(value) for key, value in allowed.items()}
     try:
         return SearchSpace.model_validate(data, context=context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -30,9 +31,10 @@ def fit(
     total_steps: int,
     eval_every: int,
     on_evaluation: Callable[[int, float], None],
+    checkpoint_due: Callable[[], bool] | None = None,
 ) -> None:
-    """Train steps `start_step + 1 .. total_steps`; every `eval_every` steps and at the end call
-    `on_evaluation(step, mean training loss since the last call)`.
+    """Train steps `start_step + 1 .. total_steps`; every `eval_every` steps, at the end, and after any step where
+    `checkpoint_due()` is true (e.g. a `WallClock`) call `on_evaluation(step, mean training loss since the last call)`.
 
     >>> fit(engine, train.from_step(0), fmt.loss, start_step=0, total_steps=100, eval_every=25,
     ...     on_evaluation=lambda step, loss: print(step, loss))  # doctest: +SKIP
@@ -43,6 +45,26 @@ def fit(
         if not math.isfinite(loss):
             raise Diverged(f"loss is {loss} at step {step}")
         losses.append(loss)
-        if step % eval_every == 0 or step == total_steps:
+        if step % eval_every == 0 or step == total_steps or (checkpoint_due is not None and checkpoint_due()):
             on_evaluation(step, sum(losses) / len(losses))
             losses.clear()
+
+
+class WallClock:
+    """A checkpoint cadence in wall time: due once `seconds` passed since the last `reset()`. `agree` turns the local
+    answer into one all ranks share (rank 0's), so every rank enters the collective checkpoint at the same step.
+
+    >>> clock = WallClock(600, agree=ranks.broadcast)  # doctest: +SKIP
+    >>> fit(..., checkpoint_due=clock); clock.reset()  # after each checkpoint, in on_evaluation  # doctest: +SKIP
+    """
+
+    def __init__(self, seconds: float, agree: Callable[[bool], bool] = bool,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.agree, self.now = seconds, agree, now
+        self.start = now()
+
+    def __call__(self) -> bool:
+        return bool(self.agree(self.now() - self.start >= self.seconds))
+
+    def reset(self) -> None:
+        self.start = self.now()
