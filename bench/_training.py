@@ -27,7 +27,7 @@ def task_model(model: str, seed: int) -> tuple[TaskModel, int, int]:
     """(a seeded TaskModel with a classification head, pad id, vocabulary size); identical in every process."""
     entry, tokenizer = ZOO[model], load_tokenizer(ZOO[model])
     encoder = build_encoder(entry, tokenizer, seed)
-    head = FORMATS[TASKS[TASK].format].head(entry.hidden_size, TASKS[TASK])
+    head = FORMATS[TASKS[TASK].format].head(encoder.config, TASKS[TASK])
     return TaskModel(encoder, head), tokenizer.pad_token_id, len(tokenizer)
 
 
