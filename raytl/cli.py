@@ -133,6 +133,67 @@ def report(
     typer.echo(build_report(run_dir, out))
 
 
+store_app = typer.Typer(no_args_is_help=True, help="Inspect and clean a run's phase store and checkpoints.")
+app.add_typer(store_app, name="store")
+
+
+def _run_dir(run_dir: Path):
+    from raytl.pipeline.run_dir import RunDir
+
+    run = RunDir(run_dir.resolve())
+    if not run.space.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no space.yaml inside); allowed: a directory `raytl "
+                         "search` made")
+    return run
+
+
+@store_app.command("ls")
+def store_ls(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")]) -> None:
+    """List published phases with task, model, size, checksum status and referencing trials:
+    `raytl store ls runs/quickstart`."""
+    from raytl.pipeline.housekeeping import human, inventory
+
+    phases, trials = inventory(_run_dir(run_dir))
+    typer.echo(f"{'phase':24} {'task':12} {'model':10} {'size':>10} {'checksum':16} trials")
+    for phase in phases:
+        users = ", ".join(f"{t} ({trials[t].tune_status or trials[t].status or '?'})" for t in phase.trials)
+        typer.echo(f"{phase.path.name:24} {phase.task:12} {','.join(phase.models) or '?':10} {human(phase.size):>10} "
+                   f"{phase.checksum:16} {users or '-'}")
+
+
+@store_app.command("gc")
+def store_gc(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be removed, remove nothing")] = False,
+    min_age_s: Annotated[float, typer.Option(help="keep phases written less than this many seconds ago")] = 3600.0,
+) -> None:
+    """Remove phases no live or best trial references, quarantined and stale copies, and finished trials'
+    checkpoint shards: `raytl store gc runs/quickstart --dry-run`."""
+    from raytl.pipeline.housekeeping import apply, human, plan_gc
+
+    removals, kept = plan_gc(_run_dir(run_dir), min_age_s=min_age_s)
+    for line in kept:
+        typer.echo(f"keep    {line}")
+    for removal in removals:
+        verb = "would remove" if dry_run else "remove"
+        typer.echo(f"{verb}  {removal.path} ({removal.reason}, {human(removal.size)})")
+    total = human(sum(r.size for r in removals))
+    typer.echo(f"{'would free' if dry_run else 'freed'} {total}" if dry_run else f"freed {human(apply(removals))}")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")],
+    trial: Annotated[str, typer.Option(help="trial id (see `raytl report` or RUN_DIR/trials/)")],
+    out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/export/<trial>)")] = None,
+) -> None:
+    """Write a trial's English-dev-selected encoder and heads as Hugging Face model directories (safetensors):
+    `raytl export runs/quickstart --trial 81261a0b`."""
+    from raytl.pipeline.export import export_trial
+
+    typer.echo(export_trial(_run_dir(run_dir), trial, out))
+
+
 def _print_results(table, run) -> None:
     import pandas as pd
 
