@@ -38,7 +38,7 @@ def entry_from_config(name: str, hub_id: str, trust_remote_code: bool) -> ModelE
 
 def encoder_kwargs(config: PretrainedConfig, trust_remote_code: bool) -> dict[str, object]:
     """Keyword arguments for `AutoModel`: no pooler where the architecture has one (the heads pool themselves)."""
-    model_class = AutoModel._model_mapping.get(type(config)) if type(config) in AutoModel._model_mapping else None
+    model_class = AutoModel._model_mapping.get(type(config), None)
     kwargs: dict[str, object] = {"trust_remote_code": trust_remote_code} if trust_remote_code else {}
     if model_class is not None and "add_pooling_layer" in inspect.signature(model_class.__init__).parameters:
         kwargs["add_pooling_layer"] = False

@@ -91,6 +91,7 @@ def model_construction(config: dict[str, Any]) -> Iterator[None]:
         return
     from transformers.integrations import HfDeepSpeedConfig
 
+    deepspeed.init_distributed()  # zero.Init reads the world size from DeepSpeed's comm (reuses torch's group)
     keep_alive = HfDeepSpeedConfig(config)
     try:
         yield
