@@ -32,9 +32,14 @@ class PhaseMemory:
     def accumulation(self) -> int:
         return self.batch_size // (self.settings.micro_batch * self.settings.world)
 
+    @property
+    def rows(self) -> str:
+        """Rows of a micro-batch, with the choices of a multiple-choice task: `4x5`."""
+        micro = self.settings.micro_batch
+        return f"{micro}x{self.rows_per_example}" if self.rows_per_example > 1 else str(micro)
+
     def line(self) -> str:
-        s = self.settings
-        rows = f"{s.micro_batch}x{self.rows_per_example}" if self.rows_per_example > 1 else f"{s.micro_batch}"
+        s, rows = self.settings, self.rows
         return (f"{self.model} {self.phase}: ZeRO {s.zero_stage}{'' if s.offload == 'none' else ' + ' + s.offload}"
                 f", {s.precision}, micro batch {rows} x {self.tokens} tokens x {s.world} workers x "
                 f"{self.accumulation} accumulation = {self.batch_size}: {self.estimate.describe()}")
@@ -88,11 +93,17 @@ def check_fits(space: SearchSpace, source: str) -> list[PhaseMemory]:
         if row.estimate.total > available:
             raise InputError(
                 f"{source}: resources.gpu_memory_gb: {row.model} {row.phase} needs ~{row.estimate.total / GIB:.1f} GiB"
-                f" per GPU (ZeRO {row.settings.zero_stage}, micro batch {row.settings.micro_batch} x {row.tokens} "
-                f"tokens) but has {available / GIB:.1f}; allowed: a smaller micro_batch_size, more workers, "
-                "deepspeed.zero_stage: 3, deepspeed.offload: cpu, or bigger GPUs"
+                f" per GPU (ZeRO {row.settings.zero_stage}, micro batch {row.rows} x {row.tokens} "
+                f"tokens) but has {available / GIB:.1f}; allowed: {_remedies(row.settings)}"
             )
     return rows
+
+
+def _remedies(settings: DeepSpeedSettings) -> str:
+    options = ["a smaller micro_batch_size", "more workers"]
+    options += ["deepspeed.zero_stage: 3"] if settings.zero_stage < 3 else []
+    options += ["deepspeed.offload: cpu"] if settings.offload == "none" else []
+    return ", ".join(options) + ", or bigger GPUs"
 
 
 def _rows_per_example(task: str) -> int:
