@@ -198,3 +198,20 @@ def test_zero3_tiny_model_built_partitioned_trains_and_reloads_exactly(tmp_path:
     assert not all(torch.equal(initial[name], trained[name]) for name in trained), "nothing was trained"
     reloaded = load_file(tmp_path / "reloaded.safetensors")
     assert all(torch.equal(reloaded[name], trained[name]) for name in trained), "ZeRO-3 from_pretrained not exact"
+
+
+def test_trust_remote_code_reaches_the_loaders_only_for_named_models(tmp_path: Path) -> None:
+    from raytl.models.hub import encoder_kwargs
+    from raytl.pipeline.phases import TrialParams, Worker
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.training.engine import Ranks
+
+    save_tiny_hub_model(tmp_path / "m")
+    hub = f"hub:{tmp_path / 'm'}"
+    config = XLMRobertaConfig()
+    assert encoder_kwargs(config, False) == {"add_pooling_layer": False}
+    assert encoder_kwargs(config, True) == {"add_pooling_layer": False, "trust_remote_code": True}
+    for trusted in ([], [hub]):
+        space = parse_space(tiny_space(tmp_path, models=["tiny", hub], trust_remote_code=trusted))
+        worker = Worker(space, TrialParams(hub, "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path), "t")
+        assert worker.entry.trust_remote_code is bool(trusted)
