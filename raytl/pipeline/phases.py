@@ -144,7 +144,7 @@ def evaluate(worker: Worker, engine: Engine, task: Task, split: str, lang: str, 
     examples, rows = encoded(worker, task, split, lang, max_length)
     logits = predict(engine, rows, 2 * worker.space.target.batch_size, worker.tokenizer.pad_token_id, worker.ranks)
     predictions = fmt.decode(logits, rows, examples, task)
-    return METRICS[task.metric](predictions, fmt.references(examples, task), lang), predictions, examples
+    return METRICS[task.metric](predictions, fmt.references(examples, task, rows), lang), predictions, examples
 
 
 def obtain_intermediate(worker: Worker) -> Path | None:
@@ -191,7 +191,7 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
 
 def _engine(worker: Worker, build: Callable[[], torch.nn.Module], task: Task, phase: PhaseConfig, lr: float):
     """The phase's engine around the model `build()` makes (partitioned at construction under ZeRO-3)."""
-    _, rows = encoded(worker, task, "train", "en", phase.max_length)
+    rows = [row for lang in task.train_languages for row in encoded(worker, task, "train", lang, phase.max_length)[1]]
     settings = worker.settings(phase)
     batches = TrainBatches(
         rows=rows,

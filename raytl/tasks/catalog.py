@@ -89,6 +89,8 @@ _TATOEBA_COLUMNS = {"source": "source_sentence", "target": "target_sentence"}
 _BUCC_COLUMNS = {"source": "source_sentence", "target": "target_sentence", "source_id": "source_lang",
                  "target_id": "target_lang"}
 
+_WIKIPEDIA = {"id": "string", "url": "string", "title": "string", "text": "string"}
+
 _TASKS = [
     Task(
         name="mnli",
@@ -406,6 +408,24 @@ _TASKS = [
         },
         world="translation",
         description="BUCC 2018: mine parallel sentences among distractors; threshold fitted on the sample (dev) gold",
+    ),
+    Task(
+        name="mlm",
+        role="intermediate",
+        format="mlm",
+        metric="token_accuracy",
+        languages=("en",),
+        train_languages=tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
+        sources={
+            "train": HubSource("wikimedia/wikipedia", "20231101.{lang}", "train[:99%]", _WIKIPEDIA, {"text": "text"}),
+            "validation": HubSource("wikimedia/wikipedia", "20231101.{lang}", "train[99%:]", _WIKIPEDIA,
+                                    {"text": "text"}),
+        },
+        local={"train": LocalFile("mlm/{lang}.txt", "plain_text"),
+               "validation": LocalFile("mlm/dev.{lang}.txt", "plain_text")},
+        group="multilingual MLM",
+        world="text",
+        description="Continued masked-LM on multilingual text (Wikipedia or your own text files), the paper's ablation",
     ),
 ]
 

@@ -107,6 +107,7 @@ class Task:
     local: Mapping[Split, LocalFile] = field(default_factory=_frozen)
     labels: tuple[str, ...] = ()
     label_aliases: Mapping[str, str] = field(default_factory=_frozen)
+    train_languages: tuple[str, ...] = ("en",)  # several for multilingual MLM; every other task trains on English
     dev_key: str = "accuracy"  # which of the metric's values selects checkpoints on English dev
     group: str = ""
     world: str = ""

@@ -32,7 +32,7 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
     Dataset({features: ['text_a', 'text_b', 'label'], num_rows: 200})
     """
     where = f"task '{task.name}', split '{split}', language '{lang}'"
-    if lang not in task.languages and not (split == "train" and lang == "en"):
+    if lang not in task.languages and not (split == "train" and lang in task.train_languages):
         raise InputError(f"{where}: unknown language; allowed: {', '.join(task.languages)}")
     if split not in task.sources:
         raise InputError(f"{where}: no such split; allowed: {', '.join(task.sources)}")

@@ -273,8 +273,16 @@ def _id_sentences(path: Path) -> dict[str, str]:
     return dict(_fields(line, path, number, 2) for number, line in enumerate(_lines(path), start=1))
 
 
+def plain_text(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """A directory of plain text: one document per non-empty line (for masked-LM training)."""
+    lines = [line for line in _lines(path) if line.strip()]
+    return Dataset.from_dict({"id": [str(i) for i in range(len(lines))], "url": [""] * len(lines),
+                              "title": [""] * len(lines), "text": lines})
+
+
 READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
     "tatoeba_text": tatoeba_text,
+    "plain_text": plain_text,
     "bucc_files": bucc_files,
     "glue_tsv": glue_tsv,
     "xnli_tsv": xnli_tsv,

@@ -48,7 +48,10 @@ class Format(Protocol):
         """Predictions per example, spelled as XTREME's submission files spell them."""
         ...
 
-    def references(self, examples: Dataset, task: Task) -> list[Any]: ...
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:
+        """Gold values in the metric's shape; `features` (the encoded rows) for formats whose gold is made while
+        encoding (masked LM)."""
+        ...
 
     def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:
         """(file suffix, file text) of one language's predictions in XTREME's submission layout."""

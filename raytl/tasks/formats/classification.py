@@ -69,7 +69,7 @@ class Classification:
     def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task) -> list[Any]:
         return [task.labels[int(row.argmax())] for row in logits]
 
-    def references(self, examples: Dataset, task: Task) -> list[Any]:
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:
         return [task.labels[label] for label in examples["label"]]
 
     def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:

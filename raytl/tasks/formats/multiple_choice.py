@@ -76,7 +76,7 @@ class MultipleChoice:
         """The index of the best-scoring choice per example."""
         return [int(row.argmax()) for row in logits]
 
-    def references(self, examples: Dataset, task: Task) -> list[Any]:
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:
         return list(examples["label"])
 
     def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:

@@ -76,7 +76,7 @@ class Retrieval:
         sides = [0] * len(corpus.source.texts) + [1] * len(corpus.target.texts)
         return Dataset.from_dict({"input_ids": encoded["input_ids"], "side": sides})
 
-    def references(self, examples: Dataset, task: Task) -> list[Any]:
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:
         return sorted(self.corpus(examples).gold) if PROTOCOLS[task.metric].distractors else list(range(len(examples)))
 
     def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:

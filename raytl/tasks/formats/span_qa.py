@@ -104,7 +104,7 @@ class SpanQA:
             for index, (qid, context) in enumerate(zip(examples["id"], examples["context"], strict=True))
         }
 
-    def references(self, examples: Dataset, task: Task) -> dict[str, list[str]]:
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> dict[str, list[str]]:
         return {qid: list(answers["text"]) for qid, answers in zip(examples["id"], examples["answers"], strict=True)}
 
     def submission(self, predictions: Mapping[str, str], examples: Dataset) -> tuple[str, str]:

@@ -150,7 +150,7 @@ class Tagging:
             raise ValueError(f"task '{task.name}': no prediction for some words of example {missing[0]}")
         return words
 
-    def references(self, examples: Dataset, task: Task) -> list[Any]:
+    def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:
         return [[task.labels[tag] for tag in tags] for tags in examples["tags"]]
 
     def submission(self, predictions: list[Any], examples: Dataset) -> tuple[str, str]:
