@@ -37,8 +37,8 @@ def test_packing_keeps_every_token_and_masks_fifteen_percent() -> None:
     labels = [label for row in rows for label in row["labels"]]
     masked = [label != IGNORE_INDEX for label in labels]
     assert 0.12 < sum(masked) / len(labels) < 0.18
-    replaced = [token == tokenizer.mask_token_id for row in rows for token, label in zip(row["input_ids"], row["labels"],
-                strict=True) if label != IGNORE_INDEX]
+    pairs = [pair for row in rows for pair in zip(row["input_ids"], row["labels"], strict=True)]
+    replaced = [token == tokenizer.mask_token_id for token, label in pairs if label != IGNORE_INDEX]
     assert 0.7 < sum(replaced) / len(replaced) < 0.9
 
 
