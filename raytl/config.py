@@ -210,6 +210,17 @@ class SearchConfig(_Strict):
     )
 
 
+class MixtureConfig(_Strict):
+    """A multi-task intermediate phase (the paper's "all tasks"): one head per task, each step's batch drawn from
+    one task with probability proportional to its size (`proportional`), to size^(1/temperature)
+    (`temperature`), or to min(size, cap) (`capped`)."""
+
+    tasks: list[str] = Field(min_length=2)
+    sampling: Literal["proportional", "temperature", "capped"] = "proportional"
+    temperature: PositiveFloat = 2.0
+    cap: PositiveInt = Field(2**18, description="examples a task counts with at most, for sampling: capped")
+
+
 class SearchSpace(_Strict):
     """One search: what is searched, how each phase trains, and where results go."""
 
@@ -219,7 +230,10 @@ class SearchSpace(_Strict):
     trust_remote_code: list[str] = Field(
         default_factory=list, description="models (from `models`) allowed to run code from their hub repository"
     )
-    intermediate_tasks: list[str] = Field(min_length=1, description=f"task names, '{NO_INTERMEDIATE}' = baseline")
+    mixtures: dict[str, MixtureConfig] = Field(default_factory=dict, description="named multi-task mixtures")
+    intermediate_tasks: list[str] = Field(
+        min_length=1, description=f"task or mixture names, '{NO_INTERMEDIATE}' = baseline"
+    )
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     intermediate: PhaseConfig
@@ -303,7 +317,20 @@ class SearchSpace(_Strict):
     @classmethod
     def _known_intermediates(cls, names: list[str], info: ValidationInfo) -> list[str]:
         allowed = (info.context or {}).get("intermediate_tasks")
-        return _check_names(names, None if allowed is None else [NO_INTERMEDIATE, *allowed], "intermediate task")
+        mixtures = list(info.data.get("mixtures") or {})
+        return _check_names(names, None if allowed is None else [NO_INTERMEDIATE, *allowed, *mixtures],
+                            "intermediate task")
+
+    @field_validator("mixtures")
+    @classmethod
+    def _mixtures_of_known_tasks(cls, mixtures: dict[str, MixtureConfig], info: ValidationInfo
+                                 ) -> dict[str, MixtureConfig]:
+        allowed = (info.context or {}).get("intermediate_tasks")
+        for name, mixture in mixtures.items():
+            if allowed is not None and name in allowed:
+                raise ValueError(f"mixture '{name}' has the name of a task; allowed: a new name")
+            _check_names(mixture.tasks, allowed, f"task of mixture '{name}'")
+        return mixtures
 
     @field_validator("targets")
     @classmethod

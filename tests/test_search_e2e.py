@@ -23,16 +23,26 @@ def ray_session():
     ray.shutdown()
 
 
-@pytest.mark.parametrize("zero_stage", [2, 3])
-def test_two_trial_search(tmp_path: Path, zero_stage: int) -> None:
+MIXTURE = {"nli_mix": {"tasks": ["mnli", "qqp"], "sampling": "temperature"}}
+MIXTURE_POINT = {"model": "tiny", "intermediate": "nli_mix", "lr_intermediate": 2e-3, "lr_target": 2e-3}
+
+
+@pytest.mark.parametrize("zero_stage,intermediate", [(2, "mnli"), (3, "nli_mix")])
+def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) -> None:
+    """ZeRO-2 with a single intermediate task; ZeRO-3 with a two-task mixture (one head per task)."""
     from raytl.search.tuner import run_search
 
-    space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
-        tmp_path / "runs", name=f"zero{zero_stage}", deepspeed={"zero_stage": zero_stage})))
+    overrides = {"name": f"zero{zero_stage}", "deepspeed": {"zero_stage": zero_stage}}
+    if intermediate == "nli_mix":
+        search = tiny_space(tmp_path)["search"]
+        search["points_to_evaluate"][1] = MIXTURE_POINT
+        overrides |= {"mixtures": MIXTURE, "intermediate_tasks": ["none", "nli_mix"], "search": search}
+    space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(tmp_path / "runs", **overrides)))
     run = RunDir.of(space.storage, space.name)
     table = run_search(space, run)
 
-    assert sorted(table["intermediate"]) == ["mnli", "none"] and list(table["status"]) == ["completed"] * 2
+    assert sorted(table["intermediate"]) == sorted([intermediate, "none"])
+    assert list(table["status"]) == ["completed"] * 2
     languages = TASKS["xnli"].languages
     for _, row in table.iterrows():
         summary = json.loads(run.summary(row["trial_id"]).read_text())
@@ -52,5 +62,7 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int) -> None:
         best = run.trial(row["trial_id"]) / "best" / "xnli"
         assert (best / "encoder" / "model.safetensors").is_file() and (best / "head.safetensors").is_file()
     builds = PhaseStore(run.phases).builds()
-    assert [b["task"] for b in builds] == ["mnli"]
+    assert [b["task"] for b in builds] == [intermediate]
+    if intermediate == "nli_mix":  # every task of the mixture trained its own head and is scored on its dev set
+        assert sorted(builds[0]["dev"]) == ["mnli", "qqp"] and all(d["accuracy"] > 0 for d in builds[0]["dev"].values())
     assert (run.phases / builds[0]["phase_id"] / "model.safetensors").is_file()

@@ -27,6 +27,7 @@ from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
 from raytl.models.task_model import TaskModel, build_encoder, load_encoder_dir
 from raytl.models.zoo import ModelEntry, resolve_model
 from raytl.pipeline.cache import cache_key, cached, tokenizer_fingerprint
+from raytl.pipeline.mixture import MixtureHead, mixture_batches, mixture_loss, sampling_weights
 from raytl.pipeline.run_dir import RunDir, write_atomic
 from raytl.pipeline.store import PhaseStore
 from raytl.scoring import task_score
@@ -109,6 +110,7 @@ def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
         "code": PHASE_CODE_VERSION,
         "model": asdict(resolve_model(params.model, params.model in space.trust_remote_code)),
         "task": params.intermediate,
+        "mixture": space.mixtures[params.intermediate].model_dump() if params.intermediate in space.mixtures else None,
         "lr": params.lr_intermediate,
         "seed": params.seed,
         "phase": phase,
@@ -169,36 +171,49 @@ def obtain_intermediate(worker: Worker) -> Path | None:
 
 
 def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Path:
-    task, phase = with_labels(TASKS[worker.params.intermediate], worker.space.data), worker.space.intermediate
-    fmt = FORMATS[task.format]
+    name, phase = worker.params.intermediate, worker.space.intermediate
+    mixture = worker.space.mixtures.get(name)
+    tasks = [with_labels(TASKS[task], worker.space.data) for task in (mixture.tasks if mixture else [name])]
     lease = store.heartbeat(phase_id) if worker.ranks.is_main else contextlib.nullcontext()
     with lease:
         def build() -> TaskModel:
             encoder = build_encoder(worker.entry, worker.tokenizer, worker.params.seed)
-            return TaskModel(encoder, fmt.head(encoder.config, task))
+            heads = {task.name: FORMATS[task.format].head(encoder.config, task) for task in tasks}
+            return TaskModel(encoder, MixtureHead(heads) if mixture else heads[name])
 
-        engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_intermediate)
-        fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=total, eval_every=total,
-            on_evaluation=lambda step, loss: None)
-        dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        batches = [_train_batches(worker, task, phase) for task in tasks]
+        total = phase.max_steps or math.ceil(phase.epochs * sum(b.steps_per_epoch for b in batches))
+        engine = _make_engine(worker, build, phase, worker.params.lr_intermediate, total)
+        if mixture:
+            weights = sampling_weights([len(b.lengths) for b in batches], mixture)
+            stream = mixture_batches(batches, weights, worker.params.seed)
+            loss = mixture_loss([FORMATS[task.format].loss for task in tasks])
+        else:
+            stream, loss = batches[0].from_step(0), FORMATS[tasks[0].format].loss
+        fit(engine, stream, loss, start_step=0, total_steps=total, eval_every=total,
+            on_evaluation=lambda step, mean_loss: None)
+        dev = {}
+        for task in tasks:
+            if mixture:
+                engine.ds.module.head.select(task.name)
+            dev[task.name] = evaluate(worker, engine, task, "validation", "en", phase.max_length)[0]
         state = engine.state_dict_of("encoder")
         if worker.ranks.is_main:
-            meta = {"task": task.name, "trial_id": worker.trial_id, "steps": total, "dev": dev}
+            meta = {"task": name, "trial_id": worker.trial_id, "steps": total, "dev": dev if mixture else dev[name]}
             store.publish(phase_id, lambda tmp: engine.ds.module.encoder.save_pretrained(tmp, state_dict=state), meta)
     worker.ranks.barrier()
     return store.path(phase_id)
 
 
-def _engine(worker: Worker, build: Callable[[], torch.nn.Module], task: Task, phase: PhaseConfig, lr: float):
-    """The phase's engine around the model `build()` makes (partitioned at construction under ZeRO-3)."""
+def _train_batches(worker: Worker, task: Task, phase: PhaseConfig) -> TrainBatches:
+    """This rank's share of the task's training rows (every train language), length-grouped and padded per batch."""
     rows = [row for lang in task.train_languages for row in encoded(worker, task, "train", lang, phase.max_length)[1]]
-    settings = worker.settings(phase)
     batches = TrainBatches(
         rows=rows,
         lengths=[row_length(row) for row in rows],
         keys=FORMATS[task.format].batch_columns,
         batch_size=phase.batch_size,
-        micro_batch=settings.micro_batch,
+        micro_batch=worker.settings(phase).micro_batch,
         seed=worker.params.seed,
         rank=worker.ranks.rank,
         world=worker.ranks.world,
@@ -206,11 +221,17 @@ def _engine(worker: Worker, build: Callable[[], torch.nn.Module], task: Task, ph
     )
     if batches.steps_per_epoch == 0:
         raise ValueError(f"task '{task.name}': {len(rows)} training rows make no batch of {phase.batch_size}")
-    total = phase.max_steps or math.ceil(phase.epochs * batches.steps_per_epoch)
-    config = deepspeed_config(settings, phase.batch_size, lr, total, int(phase.warmup_ratio * total), phase.grad_clip)
+    return batches
+
+
+def _make_engine(worker: Worker, build: Callable[[], torch.nn.Module], phase: PhaseConfig, lr: float,
+                 total: int) -> Engine:
+    """The phase's engine around the model `build()` makes (partitioned at construction under ZeRO-3)."""
+    config = deepspeed_config(worker.settings(phase), phase.batch_size, lr, total, int(phase.warmup_ratio * total),
+                              phase.grad_clip)
     with model_construction(config):
         model = build()
-    return Engine(model, config, phase.weight_decay), batches, total
+    return Engine(model, config, phase.weight_decay)
 
 
 def load_encoder(worker: Worker, directory: Path | None) -> torch.nn.Module:
@@ -261,7 +282,9 @@ def train_target(
         encoder = load_encoder(worker, None if checkpoint else encoder_dir)
         return TaskModel(encoder, fmt.head(encoder.config, task))
 
-    engine, batches, total = _engine(worker, build, task, phase, worker.params.lr_target)
+    batches = _train_batches(worker, task, phase)
+    total = phase.max_steps or math.ceil(phase.epochs * batches.steps_per_epoch)
+    engine = _make_engine(worker, build, phase, worker.params.lr_target, total)
     if checkpoint is not None:
         engine.load(checkpoint)
         load_rng(checkpoint, worker.ranks.rank)

@@ -112,7 +112,7 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
         "resumed_at": resumed_at or [],
         "config": asdict(params),
         "model_params": worker.entry.params,
-        "intermediate_group": TASKS[params.intermediate].group if params.intermediate in TASKS else "baseline",
+        "intermediate_group": intermediate_group(worker.space, params.intermediate),
         "step": trial_metrics(worker.space, progress)["step"],
         "objective": trial_metrics(worker.space, progress)["objective"],
         "targets": {
@@ -121,6 +121,13 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
             for target, r in results.items()
         },
     })
+
+
+def intermediate_group(space: SearchSpace, name: str) -> str:
+    """The complexity group reports use: the task's, "mixture" for a mixture, "baseline" for none."""
+    if name in space.mixtures:
+        return "mixture"
+    return TASKS[name].group if name in TASKS else "baseline"
 
 
 def _finish(worker: Worker, progress: Progress, status: str, note: str, resumed_at: list[int]) -> None:
