@@ -180,6 +180,17 @@ class SchedulerConfig(_Strict):
     )
 
 
+class TrackingConfig(_Strict):
+    """Experiment tracking through Ray Tune's logger callbacks. TensorBoard files are always written (Tune's
+    default loggers); MLflow and Weights & Biases when named here and installed. Credentials come from the
+    environment (MLFLOW_TRACKING_TOKEN, WANDB_API_KEY), never from this file."""
+
+    mlflow_experiment: str | None = None
+    mlflow_tracking_uri: str | None = Field(None, description="default: MLFLOW_TRACKING_URI or ./mlruns")
+    wandb_project: str | None = None
+    wandb_group: str | None = None
+
+
 class SearchConfig(_Strict):
     """How trials are proposed and how many run."""
 
@@ -244,6 +255,7 @@ class SearchSpace(_Strict):
     deepspeed: DeepSpeedConfig = DeepSpeedConfig()
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    tracking: TrackingConfig = TrackingConfig()
     eval_split: Literal["test", "validation"] = Field(
         "test", description="the split zero-shot scores (and so the objective) come from"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
 from raytl.models.zoo import ZOO
 from raytl.planner import check_fits, entries, gpu_bytes
+from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
 from raytl.training.memory import GIB
@@ -23,6 +24,7 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
         space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
                             intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
     check_writable(space.storage, key_path="storage", file=str(path))
+    check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
     return space
 

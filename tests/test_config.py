@@ -110,3 +110,13 @@ def test_models_are_typed_and_ranges_checked() -> None:
     phase = PhaseConfig(lr=LogRange(low=1e-5, high=1e-4), epochs=1)
     assert phase.lr.low == 1e-5 and phase.max_steps is None
     assert yaml.safe_load(yaml.safe_dump(phase.model_dump(mode="json")))["lr"]["high"] == 1e-4
+
+
+def test_a_tracker_that_is_not_installed_is_refused_at_the_edge(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is not None:
+        pytest.skip("mlflow is installed here: the refusal cannot be shown")
+    path = write_space(tmp_path / "t.yaml", tiny_space(tmp_path / "runs", tracking={"mlflow_experiment": "x"}))
+    with pytest.raises(InputError, match=r"tracking.mlflow_experiment: the 'mlflow' package is not installed"):
+        load_checked(path)

@@ -66,3 +66,10 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) ->
     if intermediate == "nli_mix":  # every task of the mixture trained its own head and is scored on its dev set
         assert sorted(builds[0]["dev"]) == ["mnli", "qqp"] and all(d["accuracy"] > 0 for d in builds[0]["dev"].values())
     assert (run.phases / builds[0]["phase_id"] / "model.safetensors").is_file()
+
+    # the report of a real run renders, with its figures
+    from raytl.report.render import build_report
+
+    report = build_report(run.root)
+    assert "xnli" in report.read_text() and (report.parent / "report.html").stat().st_size > 1000
+    assert all(png.stat().st_size > 0 for png in report.parent.glob("*.png"))

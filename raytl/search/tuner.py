@@ -17,6 +17,7 @@ from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
+from raytl.search.tracking import tracking_callbacks
 from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
 
 METRIC, MODE = "objective", "max"
@@ -82,7 +83,7 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
             storage_path=str(run.root),
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
             stop=budget_stopper(space, ledger or run.root / "gpu_hours.json"),
-            callbacks=[ProgressPrinter(METRIC)],
+            callbacks=[ProgressPrinter(METRIC), *tracking_callbacks(space.tracking, space.name)],
             verbose=0,
         ),
     )
