@@ -67,9 +67,45 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) ->
         assert sorted(builds[0]["dev"]) == ["mnli", "qqp"] and all(d["accuracy"] > 0 for d in builds[0]["dev"].values())
     assert (run.phases / builds[0]["phase_id"] / "model.safetensors").is_file()
 
+    # the exported predictions score with `raytl score` exactly as the trial scored itself
+    from raytl.config import DataConfig
+    from raytl.scoring import score_dirs
+    from raytl.tasks.formats import FORMATS
+    from raytl.tasks.loading import load_examples
+
+    labels = tmp_path / "labels" / "xnli"
+    labels.mkdir(parents=True)
+    fmt, data = FORMATS["classification"], DataConfig(**space.data.model_dump())
+    for lang in languages:
+        examples = load_examples(TASKS["xnli"], "test", lang, data)
+        (labels / f"test-{lang}.tsv").write_text(fmt.submission(fmt.references(examples, TASKS["xnli"]), examples)[1])
+    best = table.loc[table["objective"].idxmax()]
+    scored = score_dirs(run.predictions(best["trial_id"]), tmp_path / "labels")
+    assert scored["xnli"]["avg_metric"] == pytest.approx(best["objective"])
+
     # the report of a real run renders, with its figures
     from raytl.report.render import build_report
 
     report = build_report(run.root)
     assert "xnli" in report.read_text() and (report.parent / "report.html").stat().st_size > 1000
     assert all(png.stat().st_size > 0 for png in report.parent.glob("*.png"))
+
+
+def test_concurrent_trials_train_a_shared_intermediate_once(tmp_path: Path) -> None:
+    """Two trials needing the same intermediate phase at the same time: one trains it, the other waits and loads."""
+    from raytl.search.tuner import run_search
+
+    point = {"model": "tiny", "intermediate": "mnli", "lr_intermediate": 2e-3}
+    space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
+        tmp_path / "runs", name="shared", intermediate_tasks=["mnli"],
+        resources={"num_workers": 1, "cpus_per_worker": 1},
+        search={"num_trials": 2, "max_concurrent_trials": 2, "max_failures": 0,
+                "points_to_evaluate": [{**point, "lr_target": 1e-3}, {**point, "lr_target": 3e-3}]})))
+    run = RunDir.of(space.storage, space.name)
+    table = run_search(space, run)
+    assert list(table["status"]) == ["completed"] * 2
+    store = PhaseStore(run.phases)
+    builds, reuses = store.builds(), store.reuses()
+    assert len(builds) == 1 and len(reuses) == 1
+    assert {builds[0]["trial_id"], reuses[0]["trial_id"]} == set(table["trial_id"])
+    assert reuses[0]["waited_s"] > 1.0, "the second trial ran concurrently and waited for the first one's build"

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -140,13 +141,21 @@ def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) 
     return examples, features.to_list()
 
 
-def evaluate(worker: Worker, engine: Engine, task: Task, split: str, lang: str, max_length: int):
-    """(metrics, predictions) of one split and language."""
+def evaluate(worker: Worker, engine: Engine, task: Task, split: str, languages: list[str], phase: PhaseConfig
+             ) -> dict[str, tuple[dict[str, float], list[Any], Dataset]]:
+    """(metrics, predictions, examples) per language. All languages go through one length-sorted prediction pass,
+    so batches fill up across languages instead of ending ragged at every language's end."""
     fmt = FORMATS[task.format]
-    examples, rows = encoded(worker, task, split, lang, max_length)
-    logits = predict(engine, rows, 2 * worker.space.target.batch_size, worker.tokenizer.pad_token_id, worker.ranks)
-    predictions = fmt.decode(logits, rows, examples, task)
-    return METRICS[task.metric](predictions, fmt.references(examples, task, rows), lang), predictions, examples
+    encoded_languages = {lang: encoded(worker, task, split, lang, phase.max_length) for lang in languages}
+    rows = [row for _, lang_rows in encoded_languages.values() for row in lang_rows]
+    logits = predict(engine, rows, 2 * phase.batch_size, worker.tokenizer.pad_token_id, worker.ranks)
+    results, start = {}, 0
+    for lang, (examples, lang_rows) in encoded_languages.items():
+        lang_logits, start = logits[start : start + len(lang_rows)], start + len(lang_rows)
+        predictions = fmt.decode(lang_logits, lang_rows, examples, task)
+        metrics = METRICS[task.metric](predictions, fmt.references(examples, task, lang_rows), lang)
+        results[lang] = (metrics, predictions, examples)
+    return results
 
 
 def obtain_intermediate(worker: Worker) -> Path | None:
@@ -155,6 +164,7 @@ def obtain_intermediate(worker: Worker) -> Path | None:
         return None
     store = PhaseStore(worker.run.phases)
     phase_id = intermediate_phase_id(worker.space, worker.params)
+    asked = time.monotonic()
     while True:
         decision = None
         if worker.ranks.is_main:
@@ -164,6 +174,8 @@ def obtain_intermediate(worker: Worker) -> Path | None:
                 decision = "build"
         decision = worker.ranks.broadcast(decision)
         if decision == "load":
+            if worker.ranks.is_main:
+                store.record_reuse(phase_id, worker.trial_id, waited_s=time.monotonic() - asked)
             return store.path(phase_id)
         if decision == "build":
             return _build_intermediate(worker, store, phase_id)
@@ -196,7 +208,7 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
         for task in tasks:
             if mixture:
                 engine.ds.module.head.select(task.name)
-            dev[task.name] = evaluate(worker, engine, task, "validation", "en", phase.max_length)[0]
+            dev[task.name] = evaluate(worker, engine, task, "validation", ["en"], phase)["en"][0]
         state = engine.state_dict_of("encoder")
         if worker.ranks.is_main:
             meta = {"task": name, "trial_id": worker.trial_id, "steps": total, "dev": dev if mixture else dev[name]}
@@ -293,7 +305,7 @@ def train_target(
     clock = WallClock(phase.checkpoint_minutes * 60, agree=worker.ranks.broadcast) if phase.checkpoint_minutes else None
 
     def on_evaluation(step: int, loss: float) -> None:
-        dev, *_ = evaluate(worker, engine, task, "validation", "en", phase.max_length)
+        dev = evaluate(worker, engine, task, "validation", ["en"], phase)["en"][0]
         if dev[task.dev_key] > progress.best.dev:
             progress.best = _zero_shot(worker, engine, task, dev[task.dev_key], step)
             save_best(worker, engine, task)
@@ -350,12 +362,12 @@ def save_best(worker: Worker, engine: Engine, task: Task) -> None:
 
 
 def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
-    languages, split = {}, worker.space.eval_split
     fmt = FORMATS[task.format]
-    for lang in task.languages:
-        metrics, predictions, examples = evaluate(worker, engine, task, split, lang, worker.space.target.max_length)
-        languages[lang] = metrics
-        if worker.ranks.is_main:
+    results = evaluate(worker, engine, task, worker.space.eval_split, list(task.languages),
+                       worker.space.target_phase(task.name))
+    if worker.ranks.is_main:
+        for lang, (_, predictions, examples) in results.items():
             suffix, text = fmt.submission(predictions, examples)
             write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
+    languages = {lang: metrics for lang, (metrics, _, _) in results.items()}
     return TargetResult(dev=dev, step=step, score=task_score(task.name, languages), languages=languages)

@@ -27,6 +27,7 @@ from raytl.pipeline.run_dir import write_json
 
 MANIFEST = "manifest.json"
 BUILD_LOG = "builds.jsonl"
+REUSE_LOG = "reuses.jsonl"
 
 
 def sha256_file(path: Path) -> str:
@@ -84,7 +85,18 @@ class PhaseStore:
 
     def builds(self) -> list[dict[str, Any]]:
         """Every build this store has published (one line per training actually run)."""
-        log = self.root / BUILD_LOG
+        return self._read_log(BUILD_LOG)
+
+    def record_reuse(self, phase_id: str, trial_id: str, waited_s: float) -> None:
+        """A trial loaded a phase instead of training it (after waiting `waited_s` for its builder)."""
+        with open(self.root / REUSE_LOG, "a") as log:
+            log.write(json.dumps({"phase_id": phase_id, "trial_id": trial_id, "waited_s": waited_s}) + "\n")
+
+    def reuses(self) -> list[dict[str, Any]]:
+        return self._read_log(REUSE_LOG)
+
+    def _read_log(self, name: str) -> list[dict[str, Any]]:
+        log = self.root / name
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
     def poll_wait(self) -> None:
