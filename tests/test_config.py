@@ -120,3 +120,9 @@ def test_a_tracker_that_is_not_installed_is_refused_at_the_edge(tmp_path: Path) 
     path = write_space(tmp_path / "t.yaml", tiny_space(tmp_path / "runs", tracking={"mlflow_experiment": "x"}))
     with pytest.raises(InputError, match=r"tracking.mlflow_experiment: the 'mlflow' package is not installed"):
         load_checked(path)
+
+
+def test_cloud_run_directories_are_refused_with_the_alternative(tmp_path: Path) -> None:
+    path = write_space(tmp_path / "s.yaml", tiny_space("s3://bucket/runs"))
+    with pytest.raises(InputError, match=r"storage: cloud URIs are not supported.*shared mount"):
+        load_checked(path)

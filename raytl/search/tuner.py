@@ -19,6 +19,7 @@ from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.tracking import tracking_callbacks
 from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
+from raytl.storage import check_multinode
 
 METRIC, MODE = "objective", "max"
 MAX_STEPS = 10**9  # the scheduler's horizon when a trial's length is in epochs: trials end on their own budget
@@ -31,6 +32,8 @@ def start_ray(space: SearchSpace) -> None:
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # ray.train.report waits on this poll
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
+        nodes = sum(node["Alive"] for node in ray.nodes())
+        check_multinode(space.storage, nodes, file="the search space", key_path="storage")
     else:
         ray.init(resources={DRIVER_RESOURCE: 1000}, dashboard_host="127.0.0.1", log_to_driver=False)
 
