@@ -1,0 +1,212 @@
+"""`raytl simulate SPACE.yaml --table FILE`: the search as configured (Ray Tune, Optuna through `TransferSearch`,
+the space's scheduler), with trials that read a transfer table instead of training (`sim_trial.py`).
+
+Researchers use it to choose a scheduler and a budget before spending GPU-hours; tests use it to check the search
+layer in seconds. Costs are counted in optimizer steps, as the phase store shares them: an intermediate phase's
+steps once per distinct (model, intermediate task, learning rate, seed), a target phase's steps as far as each
+trial got. The per-target incumbent is the trial with the best reported `score:TARGET` among trials that finished
+that target; the truth is the table's best (model, intermediate task) per target at default learning rates.
+
+>>> results = simulate(space, TransferTable.load("transfer.csv"), seeds=5)  # doctest: +SKIP
+>>> print(format_report(space, results))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from raytl.config import NO_INTERMEDIATE, SearchSpace
+from raytl.errors import InputError
+from raytl.search.optuna_searcher import TransferSearch
+from raytl.search.per_target import target_space
+from raytl.search.sim_table import TransferTable
+from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
+from raytl.search.space import points_to_evaluate, sampler, search_function
+from raytl.search.trainable import DRIVER_RESOURCE
+from raytl.search.tuner import METRIC, MODE, start_ray, tune_config
+from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
+
+
+@dataclass
+class Event:
+    """One reported evaluation, in the order the driver received it."""
+
+    trial_id: str
+    config: dict[str, Any]
+    step: int
+    finished: tuple[str, ...]  # the trial's targets whose phase has ended
+    scores: dict[str, float]
+
+
+@dataclass
+class Incumbent:
+    steps: int
+    target: str
+    intermediate: str
+    model: str
+    score: float
+
+
+@dataclass
+class SimResult:
+    """One simulated search: when per-target incumbents changed, steps spent, and when all were right."""
+
+    seed: int
+    truth: dict[str, str]
+    changes: list[Incumbent] = field(default_factory=list)
+    steps: int = 0
+    found_at: int | None = None  # steps after which every target's incumbent stayed the truth
+    trials: int = 0
+
+
+class Recorder(tune.Callback):
+    """Keeps every result the driver receives (Tune callbacks run in the driver process)."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.targets = targets
+        self.events: list[Event] = []
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        done = int(result.get("targets_done", 0))
+        scores = {t: float(result[f"score:{t}"]) for t in self.targets if f"score:{t}" in result}
+        self.events.append(Event(trial.trial_id, dict(trial.config), int(result["step"]),
+                                 tuple(self.targets[:done]), scores))
+
+
+def check_simulable(space: SearchSpace, table: TransferTable) -> None:
+    """Every phase needs `max_steps` (no data to count epochs) and the table must cover the space."""
+    phases = [("intermediate", space.intermediate), *((f"target ({t})", space.target_phase(t)) for t in space.targets)]
+    for where, phase in phases:
+        if phase.max_steps is None:
+            raise InputError(f"{where}: simulation counts optimizer steps; allowed: set max_steps (not only epochs)")
+    missing = table.missing(space.models, space.intermediate_tasks, space.targets)
+    if missing:
+        shown = "; ".join(" / ".join(key) for key in missing[:5])
+        raise InputError(f"table lacks {len(missing)} (model / intermediate / target) row(s), e.g. {shown}")
+
+
+def trial_plan(space: SearchSpace, noise_seed: int) -> TrialPlan:
+    """The targets' lengths (0 steps for retrieval targets, which do not train) and default learning rates."""
+    targets = []
+    for name in space.targets:
+        phase = space.target_phase(name)
+        trains = FORMATS[TASKS[name].format].trains if name in TASKS else True
+        targets.append(TargetPlan(name, phase.max_steps if trains else 0, phase.eval_every,  # type: ignore[arg-type]
+                                  {model: phase.default_lr(model) for model in space.models}))
+    return TrialPlan(tuple(targets), {m: space.intermediate.default_lr(m) for m in space.models}, noise_seed)
+
+
+def grid_steps(space: SearchSpace) -> int:
+    """Steps of the full grid run to completion: every model x intermediate at default learning rates, each
+    intermediate phase trained once, every trial training every target."""
+    plan = trial_plan(space, 0)
+    trained = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
+    per_trial = sum(target.steps for target in plan.targets)
+    models, tasks = len(space.models), len(space.intermediate_tasks)
+    return models * len(trained) * space.intermediate.max_steps + models * tasks * per_trial  # type: ignore[operator]
+
+
+def truth(space: SearchSpace, table: TransferTable) -> dict[str, str]:
+    return {t: table.best_intermediate(t, space.models, space.intermediate_tasks) for t in space.targets}
+
+
+def simulate(space: SearchSpace, table: TransferTable, seeds: int = 1, max_concurrent: int | None = None,
+             storage: Path | None = None) -> list[SimResult]:
+    """Run the space's search `seeds` times (search seed `search.seed + i`, evaluation noise seed i)."""
+    check_simulable(space, table)
+    start_ray(space)
+    with tempfile.TemporaryDirectory(prefix="raytl-simulate-") as tmp:
+        root = storage or Path(tmp)
+        return [_simulate_seed(space, table, index, max_concurrent, root) for index in range(seeds)]
+
+
+def _simulate_seed(space: SearchSpace, table: TransferTable, index: int, max_concurrent: int | None,
+                   root: Path) -> SimResult:
+    search = {"seed": space.search.seed + index, "time_budget_s": None, "gpu_hours": None}
+    if max_concurrent:
+        search["max_concurrent_trials"] = max_concurrent
+    seeded = space.model_copy(update={"search": space.search.model_copy(update=search)})
+    studies = [target_space(seeded, t) for t in seeded.targets] if seeded.search.mode == "per_target" else [seeded]
+    events: list[Event] = []
+    for number, study in enumerate(studies):
+        recorder = Recorder(study.targets)
+        _tuner(study, table, index, recorder, root / f"seed{index}-study{number}").fit()
+        events += recorder.events
+    return analyse(space, events, truth(space, table), seed=seeded.search.seed)
+
+
+def _tuner(space: SearchSpace, table: TransferTable, noise_seed: int, recorder: Recorder, where: Path) -> tune.Tuner:
+    """A Tuner built like `raytl.search.tuner.build_tuner`, with the simulated trial and an in-memory study."""
+    searcher = TransferSearch(space=search_function(space), metric=METRIC, mode=MODE, sampler=sampler(space),
+                              points_to_evaluate=points_to_evaluate(space) or None, study_name=space.name)
+    trainable = tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
+    return tune.Tuner(
+        tune.with_resources(trainable, {DRIVER_RESOURCE: 1}),  # no CPU: many simulated trials at once
+        tune_config=dataclasses.replace(tune_config(space, searcher), reuse_actors=True),  # no process per trial
+        run_config=tune.RunConfig(name=where.name, storage_path=str(where.parent), callbacks=[recorder], verbose=0),
+    )
+
+
+def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], seed: int = 0) -> SimResult:
+    """Steps spent after each event, per-target incumbents over time, and when all were right for good."""
+    result = SimResult(seed=seed, truth=truths)
+    last_step: dict[str, int] = {}
+    phases: set[tuple[Any, ...]] = set()
+    best: dict[str, Incumbent] = {}
+    right_since: int | None = None
+    for event in events:
+        result.steps += _cost(space, event, last_step, phases)
+        for target in event.finished:
+            score = event.scores[target]
+            if target not in best or score > best[target].score:
+                best[target] = Incumbent(result.steps, target, event.config["intermediate"], event.config["model"],
+                                         score)
+                result.changes.append(best[target])
+        right = all(t in best and best[t].intermediate == truths[t] for t in truths)
+        right_since = (right_since if right_since is not None else result.steps) if right else None
+    result.found_at, result.trials = right_since, len(last_step)
+    return result
+
+
+def _cost(space: SearchSpace, event: Event, last_step: dict[str, int], phases: set[tuple[Any, ...]]) -> int:
+    """Steps an event adds: the trial's new target steps, plus its intermediate phase if no trial trained it."""
+    steps = event.step - last_step.get(event.trial_id, 0)
+    if event.trial_id not in last_step:
+        config = event.config
+        phase = (config["model"], config["intermediate"], config.get("lr_intermediate"), config.get("seed"))
+        if config["intermediate"] != NO_INTERMEDIATE and phase not in phases:
+            phases.add(phase)
+            steps += space.intermediate.max_steps  # type: ignore[operator]
+    last_step[event.trial_id] = max(event.step, last_step.get(event.trial_id, 0))
+    return max(steps, 0)
+
+
+def median_found(results: list[SimResult]) -> float:
+    """Median steps until all targets were found; a search that never found them counts as infinite."""
+    return statistics.median([math.inf if r.found_at is None else r.found_at for r in results])
+
+
+def format_report(space: SearchSpace, results: list[SimResult]) -> str:
+    """Per seed: the incumbent over time, steps spent, when all targets were found; then the median."""
+    grid = grid_steps(space)
+    lines = [f"grid (every model x intermediate at default lrs, run to completion): {grid:,} steps",
+             "truth (best intermediate per target): " + ", ".join(f"{t}: {i}" for t, i in results[0].truth.items())]
+    for result in results:
+        lines.append(f"seed {result.seed}: {result.trials} trials, {result.steps:,} steps spent")
+        lines += [f"  {c.steps:>10,} steps  {c.target}: {c.intermediate} ({c.model}) {c.score:.2f}"
+                  for c in result.changes]
+        found = "never (a target's incumbent is not the truth at the end)" if result.found_at is None else (
+            f"at {result.found_at:,} steps = {result.found_at / grid:.3f} of the grid")
+        lines.append(f"  every target's incumbent names its best intermediate: {found}")
+    median = median_found(results)
+    lines.append(f"median over {len(results)} seed(s): found at {median:,.0f} steps = {median / grid:.3f} of the grid")
+    return "\n".join(lines)
