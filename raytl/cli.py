@@ -82,6 +82,38 @@ def rerun(
 
 
 @app.command()
+def simulate(
+    space_file: Annotated[Path, typer.Argument(help="search-space YAML; its search and scheduler settings are used")],
+    table: Annotated[Path, typer.Option(help="transfer table, CSV or JSON: model, intermediate, target, score "
+                                       "[, noise, lr_sensitivity, gap, tau] (see docs/readme/simulate.md)")],
+    seeds: Annotated[int, typer.Option(min=1, help="searches to run (search seed + i, noise seed i); median reported")
+                     ] = 1,
+    max_concurrent: Annotated[int | None, typer.Option(min=1, help="override search.max_concurrent_trials")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write every seed's result as JSON here")] = None,
+) -> None:
+    """Run the search on a transfer table instead of training, to choose a scheduler and budget:
+    `raytl simulate search_spaces/quickstart.yaml --table transfer.csv --seeds 5`."""
+    from raytl.config import load_space
+    from raytl.models.zoo import ZOO
+    from raytl.search.sim_table import TransferTable
+    from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS
+
+    space = load_space(space_file, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+    transfer = TransferTable.load(table)
+    from raytl.search.simulate import check_simulable, format_report
+    from raytl.search.simulate import simulate as run_simulation
+
+    check_simulable(space, transfer)
+    results = run_simulation(space, transfer, seeds=seeds, max_concurrent=max_concurrent)
+    typer.echo(format_report(space, results))
+    if out is not None:
+        from dataclasses import asdict
+
+        out.write_text(json.dumps([asdict(result) for result in results], indent=1))
+        typer.echo(f"Written: {out}")
+
+
+@app.command()
 def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) -> None:
     """Validate a search space and print what it would run, without starting Ray: `raytl plan SPACE.yaml`."""
     from raytl.plan import describe, load_checked
