@@ -60,7 +60,8 @@ def entries(space: SearchSpace) -> dict[str, ModelEntry]:
 def memory_rows(space: SearchSpace) -> list[PhaseMemory]:
     """Per model: the intermediate phase (if any task trains one) and every target phase."""
     phases: list[tuple[str, PhaseConfig, list[str]]] = []
-    intermediates = [t for t in space.intermediate_tasks if t != NO_INTERMEDIATE]
+    intermediates = [task for name in space.intermediate_tasks if name != NO_INTERMEDIATE
+                     for task in (space.mixtures[name].tasks if name in space.mixtures else [name])]
     if intermediates:
         phases.append(("intermediate", space.intermediate, intermediates))
     phases += [(f"target {t}", space.target_phase(t), [t]) for t in space.targets]
