@@ -8,10 +8,15 @@
 - raytl ZeRO-N: inside a real `TorchTrainer` worker (1 worker, `threads` CPUs), raytl's `Engine` (DeepSpeed,
   ZeRO-0 and ZeRO-2, fp32), `TrainBatches` (collating from rows every step) and `fit`.
 
-All runs see the same rows (every one `length` tokens, so dynamic padding gives raytl no advantage), batch size,
-seeded initial weights and thread count. Samples/s count only the steps after `warmup`: raytl's via `fit`'s
-`on_evaluation` (called every `warmup` steps), Trainer's via a callback, bare's directly. Runs are interleaved,
-each repeat pairs the four; ratios are per repeat, printed as min/median. The last line is the figure.
+All loops see the same rows (every one `length` tokens, so dynamic padding gives raytl no advantage), batch size,
+seeded initial weights and thread count. Samples/s = batch / the median duration of the steps after `warmup`,
+timestamped at the end of every step (raytl's by `fit`'s `on_evaluation`, called every step).
+
+The machine is shared, and other jobs' load moves within minutes, so loops compared in separate runs are not
+comparable. Inside the Ray worker, raytl's `fit` and the bare loop therefore alternate every `--chunk` steps
+(`fit` is called per chunk with `start_step`/`total_steps`, its `TrainBatches` iterator continuing): raytl /
+bare is taken there, under the same load. `Trainer` cannot be chunked, so trainer / bare comes from back-to-back
+runs in this process. Each repeat gives one ratio of each kind; printed as min/median. The last line is the figure.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import torch
 from bench._training import loss_fn, start_ray, summary, synthetic_rows, task_model
 
 LR = 2e-5
-LOOPS = ("bare", "trainer", "raytl-zero0", "raytl-zero2")
+STAGES = (0, 2)
 
 
 def main(argv: list[str]) -> None:
@@ -42,49 +47,61 @@ def main(argv: list[str]) -> None:
     _, pad_id, vocab = task_model(args.model, args.seed)
     rows = synthetic_rows([args.length] * (args.batch * (args.warmup + args.steps)), vocab, args.seed)
     print(f"model {args.model}, batch {args.batch} x {args.length} tokens, {args.threads} threads, "
-          f"{args.warmup} warm-up + {args.steps} measured steps, {args.repeats} repeats")
+          f"{args.warmup} warm-up + {args.steps} measured steps, chunks of {args.chunk}, {args.repeats} repeats")
     start_ray(args.threads)
-    rates: dict[str, list[float]] = {loop: [] for loop in LOOPS}
+    ratios: dict[str, list[float]] = {"trainer": [], **{f"raytl-zero{z}": [] for z in STAGES}}
     for _ in range(args.repeats):
-        for loop in LOOPS:
-            rates[loop].append(_RUNNERS[loop](args, rows, pad_id))
-            print(f"  {loop:>12}: {rates[loop][-1]:.1f} samples/s", flush=True)
-    for loop in LOOPS:
-        print(f"{loop:>12}: {summary(rates[loop], 'samples/s')}")
-    print(_figure(rates))
+        bare, trainer = _bare(args, rows, pad_id), _trainer(args, rows, pad_id)
+        ratios["trainer"].append(trainer / bare)
+        print(f"  in this process: bare {bare:.1f}, trainer {trainer:.1f} samples/s", flush=True)
+        for zero in STAGES:
+            rates = _raytl(args, rows, pad_id, zero)
+            ratios[f"raytl-zero{zero}"].append(rates["raytl"] / rates["bare"])
+            print(f"  in a Ray worker, alternating: raytl ZeRO-{zero} {rates['raytl']:.1f}, bare "
+                  f"{rates['bare']:.1f} samples/s", flush=True)
+    for name, values in ratios.items():
+        print(f"{name:>12} / bare: {summary(values, '')}")
+    print(_figure(ratios))
 
 
-def _figure(rates: dict[str, list[float]]) -> str:
-    def ratios(loop: str, base: str) -> list[float]:
-        return [a / b for a, b in zip(rates[loop], rates[base], strict=True)]
+def _figure(ratios: dict[str, list[float]]) -> str:
+    medians = {name: statistics.median(values) for name, values in ratios.items()}
+    parts = [f"{name} {medians[name]:.3f} [min {min(values):.3f}]" for name, values in ratios.items()]
+    headline = min(medians[f"raytl-zero{z}"] for z in STAGES)
+    return (f"loop_overhead: {headline:.3f} (target >= 0.95 of bare and faster than Trainer; median [min] of "
+            f"per-repeat ratios to bare: {'; '.join(parts)}; raytl / Trainer {headline / medians['trainer']:.3f})")
 
-    parts = []
-    for loop in LOOPS[1:]:
-        of_bare = ratios(loop, "bare")
-        parts.append(f"{loop} {statistics.median(of_bare):.3f} [min {min(of_bare):.3f}] of bare")
-    versus_trainer = [statistics.median(ratios(z, "trainer")) for z in LOOPS[2:]]
-    headline = min(statistics.median(ratios(z, "bare")) for z in LOOPS[2:])
-    return (f"loop_overhead: {headline:.3f} (target >= 0.95 of bare and faster than Trainer; median of per-repeat "
-            f"ratios: {'; '.join(parts)}; raytl / Trainer {min(versus_trainer):.3f})")
+
+def steady_rate(stamps: list[float], warmup: int, batch: int) -> float:
+    """Samples/s from the median duration of the steps after `warmup` (`stamps[i]`: the end of step i + 1)."""
+    return batch / statistics.median(b - a for a, b in zip(stamps[warmup - 1 : -1], stamps[warmup:], strict=True))
+
+
+class _BareLoop:
+    """The baseline: a plain AdamW step with gradient clipping, on pre-collated batches."""
+
+    def __init__(self, args: argparse.Namespace, rows: list[dict], pad_id: int) -> None:
+        from raytl.training.batching import collate
+
+        self.model, _, _ = task_model(args.model, args.seed)
+        self.model.train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=LR)
+        size = args.batch
+        self.batches = [collate(rows[i : i + size], pad_id, ["labels"]) for i in range(0, len(rows), size)]
+
+    def run(self, first: int, count: int, stamps: list[float]) -> None:
+        for batch in self.batches[first : first + count]:
+            loss_fn(self.model(batch), batch).backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+            stamps.append(time.perf_counter())
 
 
 def _bare(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
-    from raytl.training.batching import collate
-
-    model, _, _ = task_model(args.model, args.seed)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
-    batches = [collate(rows[i : i + args.batch], pad_id, ["labels"]) for i in range(0, len(rows), args.batch)]
-    start = 0.0
-    for step, batch in enumerate(batches, start=1):
-        loss = loss_fn(model(batch), batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        if step == args.warmup:
-            start = time.perf_counter()
-    return args.steps * args.batch / (time.perf_counter() - start)
+    loop, stamps = _BareLoop(args, rows, pad_id), []
+    loop.run(0, len(loop.batches), stamps)
+    return steady_rate(stamps, args.warmup, args.batch)
 
 
 def _trainer(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
@@ -106,7 +123,7 @@ def _trainer(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
             dataloader_num_workers=0, seed=args.seed,
         )
         Trainer(model=_LossModel(model, pad_id), args=training, train_dataset=data, callbacks=[Stamp()]).train()
-    return args.steps * args.batch / (stamps[-1] - stamps[args.warmup - 1])
+    return steady_rate(stamps, args.warmup, args.batch)
 
 
 class _LossModel(torch.nn.Module):
@@ -122,65 +139,76 @@ class _LossModel(torch.nn.Module):
         return {"loss": loss_fn(logits, batch), "logits": logits}
 
 
-def _raytl(zero_stage: int):
-    def run(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
-        import ray.train
-        from ray.train.torch import TorchTrainer
+def _raytl(args: argparse.Namespace, rows: list[dict], pad_id: int, zero_stage: int) -> dict[str, float]:
+    import ray.train
+    from ray.train.torch import TorchTrainer
 
-        with tempfile.TemporaryDirectory(prefix="bench-loop-") as storage:
-            out = Path(storage) / "rate.json"
-            config = {**vars(args), "rows": rows, "pad_id": pad_id, "zero_stage": zero_stage, "out": str(out)}
-            trainer = TorchTrainer(
-                raytl_worker,
-                train_loop_config=config,
-                scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": args.threads}),
-                run_config=ray.train.RunConfig(name=f"loop-zero{zero_stage}", storage_path=storage),
-            )
-            trainer.fit()
-            return json.loads(out.read_text())["samples_per_s"]
-
-    return run
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as storage:
+        out = Path(storage) / "rates.json"
+        config = {**vars(args), "rows": rows, "pad_id": pad_id, "zero_stage": zero_stage, "out": str(out)}
+        TorchTrainer(
+            raytl_worker,
+            train_loop_config=config,
+            scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": args.threads}),
+            run_config=ray.train.RunConfig(name=f"loop-zero{zero_stage}", storage_path=storage),
+        ).fit()
+        return json.loads(out.read_text())
 
 
 def raytl_worker(config: dict[str, Any]) -> None:
-    """A Ray Train worker running raytl's training path: Engine (DeepSpeed) + TrainBatches + fit."""
+    """A Ray Train worker: raytl's Engine (DeepSpeed) + TrainBatches + fit, alternating with the bare loop."""
     from raytl.training.batching import TrainBatches, row_length
     from raytl.training.engine import DeepSpeedSettings, Engine, deepspeed_config
     from raytl.training.loop import fit
 
-    torch.set_num_threads(config["threads"])
-    batch, warmup, total = config["batch"], config["warmup"], config["warmup"] + config["steps"]
-    model, _, _ = task_model(config["model"], config["seed"])
-    settings = DeepSpeedSettings(zero_stage=config["zero_stage"], offload="none", precision="fp32", world=1,
-                                 micro_batch=batch)
-    engine = Engine(model, deepspeed_config(settings, batch, LR, total, warmup, 1.0), weight_decay=0.0)
-    rows = config["rows"]
-    batches = TrainBatches(rows=rows, lengths=[row_length(r) for r in rows], keys=("labels",), batch_size=batch,
-                           micro_batch=batch, seed=config["seed"], rank=0, world=1, pad_id=config["pad_id"])
-    stamps: dict[int, float] = {}
-    fit(engine, batches.from_step(0), loss_fn, start_step=0, total_steps=total, eval_every=warmup,
-        on_evaluation=lambda step, loss: stamps.__setitem__(step, time.perf_counter()))
-    rate = config["steps"] * batch / (stamps[total] - stamps[warmup])
+    args = argparse.Namespace(**config)
+    torch.set_num_threads(args.threads)
+    total = args.warmup + args.steps
+    model, _, _ = task_model(args.model, args.seed)
+    settings = DeepSpeedSettings(zero_stage=args.zero_stage, offload="none", precision="fp32", world=1,
+                                 micro_batch=args.batch)
+    engine = Engine(model, deepspeed_config(settings, args.batch, LR, total, args.warmup, 1.0), weight_decay=0.0)
+    rows = args.rows
+    batches = TrainBatches(rows=rows, lengths=[row_length(r) for r in rows], keys=("labels",),
+                           batch_size=args.batch, micro_batch=args.batch, seed=args.seed, rank=0, world=1,
+                           pad_id=args.pad_id).from_step(0)
+    bare = _BareLoop(args, rows, args.pad_id)
+    durations: dict[str, list[float]] = {"raytl": [], "bare": []}
+    for first in range(0, total, args.chunk):
+        count = min(args.chunk, total - first)
+        ours = [time.perf_counter()]
+        fit(engine, batches, loss_fn, start_step=first, total_steps=first + count, eval_every=1,
+            on_evaluation=lambda step, loss, ours=ours: ours.append(time.perf_counter()))
+        _keep(durations["raytl"], ours, first, args.warmup)
+        theirs = [time.perf_counter()]
+        bare.run(first, count, theirs)
+        _keep(durations["bare"], theirs, first, args.warmup)
+    rates = {name: args.batch / statistics.median(values) for name, values in durations.items()}
     # Train V2 keeps only metrics reported with a checkpoint: a file on this (local) machine is simpler
-    Path(config["out"]).write_text(json.dumps({"samples_per_s": rate, "threads": torch.get_num_threads()}))
+    Path(args.out).write_text(json.dumps(rates))
 
 
-_RUNNERS = {"bare": _bare, "trainer": _trainer, "raytl-zero0": _raytl(0), "raytl-zero2": _raytl(2)}
+def _keep(durations: list[float], stamps: list[float], first: int, warmup: int) -> None:
+    """Durations of the steps after `warmup` (global step numbers `first + 1 ...`) from a chunk's stamps."""
+    for index, (a, b) in enumerate(zip(stamps[:-1], stamps[1:], strict=True)):
+        if first + index + 1 > warmup:
+            durations.append(b - a)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench loop_overhead", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny4", help="model zoo entry built from config")
-    parser.add_argument("--steps", type=int, default=40, help="measured optimizer steps per run")
+    parser.add_argument("--steps", type=int, default=40, help="measured optimizer steps per loop and run")
     parser.add_argument("--warmup", type=int, default=5, help="steps before timing starts")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats of every loop")
+    parser.add_argument("--chunk", type=int, default=5, help="steps of raytl, then of bare, in turn, in the worker")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats of every comparison")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=128, help="tokens per row (every row)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads, and CPUs of the Ray worker")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.warmup < 1 or args.steps < 1:
-        parser.error("need warmup >= 1 and steps >= 1")
+    if args.warmup < 1 or args.steps < 1 or args.chunk < 1:
+        parser.error("need warmup, steps and chunk >= 1")
     return args
 
 
