@@ -138,6 +138,9 @@ class ResourcesConfig(_Strict):
     """Resources of one trial: its Ray Train workers."""
 
     num_workers: PositiveInt = 1
+    worker_startup_timeout_s: PositiveFloat = Field(
+        600.0, description="how long a trial waits for its workers (autoscaled GPU nodes take minutes to boot)"
+    )
     cpus_per_worker: PositiveFloat = 1.0
     gpus_per_worker: float = Field(0.0, ge=0)
     gpu_memory_gb: PositiveFloat | None = Field(

@@ -3,6 +3,7 @@ layering: Tune -> function -> TorchTrainer -> workers)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
 def run_trial(config: dict[str, Any], space: SearchSpace, run_dir: str) -> None:
     """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
     trial_id = tune.get_context().get_trial_id()
+    # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose
+    # workers wait for an autoscaled node, or that start on a loaded machine
+    os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(space.resources.worker_startup_timeout_s)
     resources = space.resources
     use_gpu = resources.gpus_per_worker > 0
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
