@@ -17,6 +17,7 @@ import dataclasses
 import math
 import statistics
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class Event:
     config: dict[str, Any]
     step: int
     finished: tuple[str, ...]  # the trial's targets whose phase has ended
+    targets: tuple[str, ...]  # all the trial's targets (its study's)
     scores: dict[str, float]
 
 
@@ -66,6 +68,11 @@ class SimResult:
     steps: int = 0
     found_at: int | None = None  # steps after which every target's incumbent stayed the truth
     trials: int = 0
+    intermediate_steps: int = 0  # the part of `steps` spent on intermediate phases
+    optuna_states: dict[str, int] = field(default_factory=dict)  # how the trials reached Optuna (all studies)
+    stopped: int = 0  # trials whose last report was not `completed` (stopped by the scheduler)
+    truth_trials: dict[str, list[int]] = field(default_factory=dict)  # target -> [trials of its best task that
+    # reported on it, trials of it that finished it]
 
 
 class Recorder(tune.Callback):
@@ -79,7 +86,7 @@ class Recorder(tune.Callback):
         done = int(result.get("targets_done", 0))
         scores = {t: float(result[f"score:{t}"]) for t in self.targets if f"score:{t}" in result}
         self.events.append(Event(trial.trial_id, dict(trial.config), int(result["step"]),
-                                 tuple(self.targets[:done]), scores))
+                                 tuple(self.targets[:done]), tuple(self.targets), scores))
 
 
 def check_simulable(space: SearchSpace, table: TransferTable) -> None:
@@ -121,7 +128,8 @@ def truth(space: SearchSpace, table: TransferTable) -> dict[str, str]:
 
 def simulate(space: SearchSpace, table: TransferTable, seeds: int = 1, max_concurrent: int | None = None,
              storage: Path | None = None) -> list[SimResult]:
-    """Run the space's search `seeds` times (search seed `search.seed + i`, evaluation noise seed i)."""
+    """Run the space's search `seeds` times; run i seeds both the sampler and the evaluation noise with
+    `search.seed + i`."""
     check_simulable(space, table)
     start_ray(space)
     with tempfile.TemporaryDirectory(prefix="raytl-simulate-") as tmp:
@@ -137,17 +145,27 @@ def _simulate_seed(space: SearchSpace, table: TransferTable, index: int, max_con
     seeded = space.model_copy(update={"search": space.search.model_copy(update=search)})
     studies = [target_space(seeded, t) for t in seeded.targets] if seeded.search.mode == "per_target" else [seeded]
     events: list[Event] = []
+    states: Counter[str] = Counter()
     for number, study in enumerate(studies):
         recorder = Recorder(study.targets)
-        _tuner(study, table, index, recorder, root / f"seed{index}-study{number}").fit()
+        searcher = _searcher(study)
+        _tuner(study, searcher, table, seeded.search.seed, recorder, root / f"seed{index}-study{number}").fit()
         events += recorder.events
-    return analyse(space, events, truth(space, table), seed=seeded.search.seed)
+        states.update(trial.state.name for trial in searcher._ot_study.trials)  # the study the searcher told
+    result = analyse(space, events, truth(space, table), seed=seeded.search.seed)
+    result.optuna_states = dict(states)
+    return result
 
 
-def _tuner(space: SearchSpace, table: TransferTable, noise_seed: int, recorder: Recorder, where: Path) -> tune.Tuner:
-    """A Tuner built like `raytl.search.tuner.build_tuner`, with the simulated trial and an in-memory study."""
-    searcher = TransferSearch(space=search_function(space), metric=METRIC, mode=MODE, sampler=sampler(space),
-                              points_to_evaluate=points_to_evaluate(space) or None, study_name=space.name)
+def _searcher(space: SearchSpace) -> TransferSearch:
+    """The searcher `raytl.search.tuner.build_tuner` makes, with its study in memory."""
+    return TransferSearch(space=search_function(space), metric=METRIC, mode=MODE, sampler=sampler(space),
+                          points_to_evaluate=points_to_evaluate(space) or None, study_name=space.name)
+
+
+def _tuner(space: SearchSpace, searcher: TransferSearch, table: TransferTable, noise_seed: int, recorder: Recorder,
+           where: Path) -> tune.Tuner:
+    """A Tuner built like `raytl.search.tuner.build_tuner`, with the simulated trial."""
     trainable = tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
     return tune.Tuner(
         tune.with_resources(trainable, {DRIVER_RESOURCE: 1}),  # no CPU: many simulated trials at once
@@ -163,8 +181,10 @@ def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], see
     phases: set[tuple[Any, ...]] = set()
     best: dict[str, Incumbent] = {}
     right_since: int | None = None
+    counted: set[tuple[str, str, bool]] = set()
     for event in events:
         result.steps += _cost(space, event, last_step, phases)
+        _count_truth(result, event, counted)
         for target in event.finished:
             score = event.scores[target]
             if target not in best or score > best[target].score:
@@ -174,7 +194,22 @@ def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], see
         right = all(t in best and best[t].intermediate == truths[t] for t in truths)
         right_since = (right_since if right_since is not None else result.steps) if right else None
     result.found_at, result.trials = right_since, len(last_step)
+    last = {event.trial_id: event for event in events}
+    result.stopped = sum(len(event.finished) < len(event.targets) for event in last.values())
+    result.intermediate_steps = len(phases) * space.intermediate.max_steps  # type: ignore[operator]
     return result
+
+
+def _count_truth(result: SimResult, event: Event, counted: set[tuple[str, str, bool]]) -> None:
+    """Count the trials of each target's best intermediate task that reached the target, and that finished it."""
+    for target, best in result.truth.items():
+        counts = result.truth_trials.setdefault(target, [0, 0])
+        if event.config["intermediate"] != best or target not in event.scores:
+            continue
+        for finished in {False, target in event.finished}:
+            if (event.trial_id, target, finished) not in counted:
+                counted.add((event.trial_id, target, finished))
+                counts[finished] += 1
 
 
 def _cost(space: SearchSpace, event: Event, last_step: dict[str, int], phases: set[tuple[Any, ...]]) -> int:
@@ -201,7 +236,9 @@ def format_report(space: SearchSpace, results: list[SimResult]) -> str:
     lines = [f"grid (every model x intermediate at default lrs, run to completion): {grid:,} steps",
              "truth (best intermediate per target): " + ", ".join(f"{t}: {i}" for t, i in results[0].truth.items())]
     for result in results:
-        lines.append(f"seed {result.seed}: {result.trials} trials, {result.steps:,} steps spent")
+        states = ", ".join(f"{count} {state}" for state, count in sorted(result.optuna_states.items()))
+        lines.append(f"seed {result.seed}: {result.trials} trials ({result.stopped} stopped early; Optuna: {states}), "
+                     f"{result.steps:,} steps spent ({result.intermediate_steps:,} on intermediate phases)")
         lines += [f"  {c.steps:>10,} steps  {c.target}: {c.intermediate} ({c.model}) {c.score:.2f}"
                   for c in result.changes]
         found = "never (a target's incumbent is not the truth at the end)" if result.found_at is None else (

@@ -1,0 +1,155 @@
+"""Training steps the search spends until its incumbent names the planted best intermediate task of every target,
+against the full grid run to completion: `raytl simulate` on a generated transfer table.
+
+`python -m bench search_efficiency [--seeds 5] [--mode per_target] [--num-trials 16] [--reduction-factor 3]
+[--grace-period 1] [--sweep]`
+
+Per seed s, a transfer table is generated from s: per target a base score (the `base` model 4-8 points below
+`large`), an effect per intermediate task ~ N(0, `--spread`) (the `none` baseline 0), and one PLANTED best task,
+`--margin` points above the best other; evaluation noise `--noise` points, learning-rate sensitivity, and learning
+curves whose start gap and time constant differ per cell (so curves cross and early stopping can misjudge). The
+space searches models x intermediate tasks x target learning rate (the intermediate rate fixed, so the phase store
+shares intermediate phases across trials) with Optuna TPE seeded s and the scheduler given; the noise is seeded s.
+Steps are counted as `raytl simulate` counts them: an intermediate phase once per distinct phase, target phases as
+far as each trial got. The figure is the median over seeds of (steps until every target's incumbent names its
+planted task and keeps naming it to the end) / (grid steps); a seed that never gets there counts as infinite.
+`--sweep` also runs the reduction factors and grace periods of `--sweep-rf` x `--sweep-grace`. The last line is
+the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+
+from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
+from raytl.search.sim_table import Cell, TransferTable
+from raytl.search.simulate import SimResult, grid_steps, simulate
+from raytl.tasks import INTERMEDIATE_TASKS
+
+MODEL_DROP = {"large": (0.0, 0.0), "base": (4.0, 8.0)}  # points below the target's base score (other models: 0)
+
+
+def planted_table(seed: int, targets: list[str], intermediates: list[str], args: argparse.Namespace
+                  ) -> tuple[TransferTable, dict[str, str]]:
+    """A table whose best intermediate task per target is planted; returns it with the planted tasks."""
+    rng = random.Random(seed)
+    trained = [task for task in intermediates if task != NO_INTERMEDIATE]
+    cells, planted = {}, {}
+    for target in targets:
+        base = rng.uniform(55.0, 80.0)
+        effects = {task: rng.gauss(0.0, args.spread) for task in trained} | {NO_INTERMEDIATE: 0.0}
+        planted[target] = rng.choice(trained)
+        effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
+        for model in args.models:
+            drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
+            for task in intermediates:
+                cells[(model, task, target)] = Cell(
+                    score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
+                    gap=rng.uniform(15.0, 30.0), tau=rng.uniform(0.1, 0.4))
+    return TransferTable(cells), planted
+
+
+def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> SearchSpace:
+    steps = {"batch_size": 32, "max_length": 128, "eval_every": args.eval_every}
+    return parse_space({
+        "name": f"search-efficiency-{seed}",
+        "models": args.models,
+        "intermediate_tasks": args.intermediates,
+        "targets": args.targets,
+        "intermediate": {"lr": {"low": 2e-5, "high": 2e-5}, "max_steps": args.intermediate_steps, **steps},
+        "target": {"lr": {"low": 5e-6, "high": 5e-5}, "max_steps": args.target_steps, **steps},
+        "search": {"algorithm": "optuna", "mode": args.mode, "num_trials": args.num_trials,
+                   "max_concurrent_trials": args.max_concurrent, "seed": seed},
+        "scheduler": {"type": args.scheduler, "grace_period": grace, "reduction_factor": rf},
+    })
+
+
+def run_setting(args: argparse.Namespace, rf: float, grace: int) -> tuple[float, list[SimResult]]:
+    """Every seed under one scheduler setting: (median found / grid, results)."""
+    results, ratios = [], []
+    for seed in range(args.seeds):
+        table, planted = planted_table(seed, args.targets, args.intermediates, args)
+        space = bench_space(seed, args, rf, grace)
+        result = simulate(space, table, seeds=1)[0]
+        if result.truth != planted:
+            raise RuntimeError(f"the table's best intermediate tasks {result.truth} are not the planted {planted}")
+        grid = grid_steps(space)
+        ratios.append(math.inf if result.found_at is None else result.found_at / grid)
+        results.append(result)
+        print(_seed_line(result, grid), flush=True)
+    return statistics.median(ratios), results
+
+
+def _seed_line(result: SimResult, grid: int) -> str:
+    found = "never" if result.found_at is None else f"{result.found_at:,} steps ({result.found_at / grid:.3f})"
+    missed = [f"{t} (planted {p}: {result.truth_trials[t][0]} trial(s) reached it, {result.truth_trials[t][1]} "
+              f"finished)" for t, p in result.truth.items() if _final(result, t) != p]
+    return (f"  seed {result.seed}: found at {found}; spent {result.steps:,} steps in {result.trials} trials "
+            f"({result.intermediate_steps / max(result.steps, 1):.0%} on intermediate phases); grid {grid:,}"
+            + (f"; wrong at the end: {', '.join(missed)}" if missed else ""))
+
+
+def _final(result: SimResult, target: str) -> str | None:
+    changes = [c for c in result.changes if c.target == target]
+    return changes[-1].intermediate if changes else None
+
+
+def cause(results: list[SimResult]) -> str:
+    """Why seeds missed the target: where the steps went and which targets ended wrong."""
+    share = statistics.median(r.intermediate_steps / max(r.steps, 1) for r in results)
+    wrong = sum(_final(r, t) != p for r in results for t, p in r.truth.items())
+    unfinished = sum(r.truth_trials[t][1] == 0 for r in results for t in r.truth)
+    return (f"intermediate phases {share:.0%} of the spend (median); {wrong} target(s) ended with a wrong incumbent, "
+            f"{unfinished} target(s) where no trial of the planted task finished the target")
+
+
+def main(argv: list[str]) -> None:
+    """Run the benchmark; the last printed line is the figure.
+
+    >>> main(["--seeds", "1", "--num-trials", "4", "--targets", "xnli"])  # doctest: +SKIP
+    """
+    args = _parse(argv)
+    settings = [(args.reduction_factor, args.grace_period)]
+    if args.sweep:
+        settings += [(rf, g) for rf in args.sweep_rf for g in args.sweep_grace if (rf, g) != settings[0]]
+    print(f"{len(args.models)} models x {len(args.intermediates)} intermediate tasks, targets {args.targets}; "
+          f"steps: intermediate {args.intermediate_steps}, target {args.target_steps} each; {args.mode} search, "
+          f"{args.num_trials} trials per study, {args.max_concurrent} at once; {args.scheduler} scheduler")
+    figures = {}
+    for rf, grace in settings:
+        print(f"scheduler {args.scheduler}: reduction factor {rf:g}, grace period {grace} evaluation(s)", flush=True)
+        figures[(rf, grace)], results = run_setting(args, rf, grace)
+        print(f"  median found / grid: {figures[(rf, grace)]:.3f}; {cause(results)}", flush=True)
+    (rf, grace), best = min(figures.items(), key=lambda item: item[1])
+    print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
+          f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
+          f"{args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials per study)")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench search_efficiency", description=__doc__.splitlines()[0])
+    lists = lambda text: text.split(",")  # noqa: E731
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--models", type=lists, default=list(MODEL_DROP))
+    parser.add_argument("--intermediates", type=lists, default=[NO_INTERMEDIATE, *INTERMEDIATE_TASKS])
+    parser.add_argument("--targets", type=lists, default=["xnli", "pawsx", "xquad", "udpos"])
+    parser.add_argument("--intermediate-steps", type=int, default=2000)
+    parser.add_argument("--target-steps", type=int, default=2000, help="steps of each target phase")
+    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--mode", choices=["joint", "per_target"], default="per_target")
+    parser.add_argument("--num-trials", type=int, default=16, help="trials per study")
+    parser.add_argument("--max-concurrent", type=int, default=4)
+    parser.add_argument("--scheduler", choices=["asha", "hyperband", "none"], default="asha")
+    parser.add_argument("--reduction-factor", type=float, default=3.0)
+    parser.add_argument("--grace-period", type=int, default=1, help="evaluations before a trial may be stopped")
+    parser.add_argument("--sweep", action="store_true", help="also try --sweep-rf x --sweep-grace")
+    parser.add_argument("--sweep-rf", type=lambda t: [float(v) for v in t.split(",")], default=[2.0, 3.0, 4.0])
+    parser.add_argument("--sweep-grace", type=lambda t: [int(v) for v in t.split(",")], default=[1, 2, 4])
+    parser.add_argument("--margin", type=float, default=1.0, help="points the planted task beats the next best")
+    parser.add_argument("--spread", type=float, default=1.5, help="standard deviation of task effects, points")
+    parser.add_argument("--noise", type=float, default=0.5, help="standard deviation of one evaluation, points")
+    parser.add_argument("--lr-sensitivity", type=float, default=3.0, help="points per squared decade off the best")
+    return parser.parse_args(argv)
