@@ -150,7 +150,9 @@ def _raytl(args: argparse.Namespace, rows: list[dict], pad_id: int, zero_stage: 
             raytl_worker,
             train_loop_config=config,
             scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": args.threads}),
-            run_config=ray.train.RunConfig(name=f"loop-zero{zero_stage}", storage_path=storage),
+            # a worker of this machine's busiest minutes died twice (no OOM or timeout logged): retry the run
+            run_config=ray.train.RunConfig(name=f"loop-zero{zero_stage}", storage_path=storage,
+                                           failure_config=ray.train.FailureConfig(max_failures=2)),
         ).fit()
         return json.loads(out.read_text())
 
