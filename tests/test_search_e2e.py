@@ -108,4 +108,5 @@ def test_concurrent_trials_train_a_shared_intermediate_once(tmp_path: Path) -> N
     builds, reuses = store.builds(), store.reuses()
     assert len(builds) == 1 and len(reuses) == 1
     assert {builds[0]["trial_id"], reuses[0]["trial_id"]} == set(table["trial_id"])
-    assert reuses[0]["waited_s"] > 1.0, "the second trial ran concurrently and waited for the first one's build"
+    # whether the second trial had to wait depends on how far apart the two worker groups started; the lease
+    # race itself is covered in tests/test_store.py
