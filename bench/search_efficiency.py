@@ -62,7 +62,7 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> S
         "intermediate": {"lr": {"low": 2e-5, "high": 2e-5}, "max_steps": args.intermediate_steps, **steps},
         "target": {"lr": {"low": 5e-6, "high": 5e-5}, "max_steps": args.target_steps, **steps},
         "search": {"algorithm": "optuna", "mode": args.mode, "num_trials": args.num_trials,
-                   "max_concurrent_trials": args.max_concurrent, "seed": seed},
+                   "max_concurrent_trials": args.max_concurrent, "seed": seed, "defaults_first": args.defaults_first},
         "scheduler": {"type": args.scheduler, "grace_period": grace, "reduction_factor": rf},
     })
 
@@ -126,7 +126,8 @@ def main(argv: list[str]) -> None:
     (rf, grace), best = min(figures.items(), key=lambda item: item[1])
     print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
           f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
-          f"{args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials per study)")
+          f"{args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials per study"
+          f"{', defaults first' if args.defaults_first else ''})")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -142,6 +143,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=["joint", "per_target"], default="per_target")
     parser.add_argument("--num-trials", type=int, default=16, help="trials per study")
     parser.add_argument("--max-concurrent", type=int, default=4)
+    parser.add_argument("--defaults-first", action="store_true",
+                        help="search.defaults_first: every model x intermediate at default rates first (in the budget)")
     parser.add_argument("--scheduler", choices=["asha", "hyperband", "none"], default="asha")
     parser.add_argument("--reduction-factor", type=float, default=3.0)
     parser.add_argument("--grace-period", type=int, default=1, help="evaluations before a trial may be stopped")
