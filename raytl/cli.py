@@ -86,7 +86,8 @@ def simulate(
     space_file: Annotated[Path, typer.Argument(help="search-space YAML; its search and scheduler settings are used")],
     table: Annotated[Path, typer.Option(help="transfer table, CSV or JSON: model, intermediate, target, score "
                                        "[, noise, lr_sensitivity, gap, tau] (see docs/readme/simulate.md)")],
-    seeds: Annotated[int, typer.Option(min=1, help="searches to run (search seed + i, noise seed i); median reported")
+    seeds: Annotated[int, typer.Option(min=1, help="searches to run; run i seeds the sampler and the noise with "
+                                                 "search.seed + i; median reported")
                      ] = 1,
     max_concurrent: Annotated[int | None, typer.Option(min=1, help="override search.max_concurrent_trials")] = None,
     out: Annotated[Path | None, typer.Option(help="also write every seed's result as JSON here")] = None,
