@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["overview", "tasks", "span_qa", "metrics", "search", "scale", "report", "clusters", "fault_tolerance", "bench",
-         "status"]
+ORDER = ["overview", "tasks", "span_qa", "metrics", "search", "simulate", "scale", "report", "clusters",
+         "fault_tolerance", "bench", "status"]
 
 
 def assemble() -> str:
