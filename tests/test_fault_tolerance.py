@@ -78,16 +78,17 @@ class Search:
     run: RunDir
     process: subprocess.Popen
     log: Path
-    seen: dict[str, int] = field(default_factory=dict)  # checkpoint directory -> target step in its progress.json
+    seen: dict[str, int] = field(default_factory=dict)  # registered checkpoint directory -> its reported step
 
     def poll(self) -> int:
-        """Record newly committed checkpoints; the highest step committed so far (0 for none)."""
-        for progress in self.run.train.glob("*/checkpoint_*/progress.json"):
-            if progress.parent.name not in self.seen:
-                try:
-                    self.seen[progress.parent.name] = json.loads(progress.read_text())["step"]
-                except (OSError, ValueError):  # being deleted (num_to_keep) or written
-                    continue
+        """Record the checkpoints Ray Train has registered (what a retry resumes from, unlike a directory that is
+        uploaded but not yet registered); the highest step among them, 0 for none."""
+        for snapshot in self.run.train.glob("*/checkpoint_manager_snapshot.json"):
+            try:
+                results = json.loads(snapshot.read_text())["checkpoint_results"]
+            except (OSError, ValueError, KeyError):  # being rewritten
+                continue
+            self.seen.update({r["checkpoint_dir_name"]: r["metrics"]["step"] for r in results})
         return max(self.seen.values(), default=0)
 
     def wait_until(self, condition: Callable[[], bool], what: str, every: float = 0.2) -> None:
@@ -179,7 +180,7 @@ def interrupted(search: Search, inject: Callable[[list[Any]], None], case: str, 
     search.wait_until(lambda: search.poll() >= EVAL_EVERY, "the first checkpoint", every=0.02)
     failed_at = time.monotonic()
     inject(workers)
-    committed = search.poll()  # checkpoints committed before the failure: dead workers commit nothing more
+    committed = search.poll()  # checkpoints registered before the failure: dead workers register nothing more
     assert 0 < committed < MAX_STEPS, "the failure must hit mid-phase"
     search.wait_until(lambda: bool({a.pid for a in train_workers()} - old_pids), "new Train workers")
     restart_s = time.monotonic() - failed_at
