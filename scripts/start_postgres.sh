@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # A PostgreSQL server for the Optuna-storage tests, on 127.0.0.1 only, in its own data directory (Debian's
 # package; installed when missing). Idempotent and quick when already running. Prints the SQLAlchemy URL:
-#   export RAYTL_TEST_POSTGRES_URL=$(bash scripts/start_postgres.sh)
+#   export PGPASSWORD=raytl RAYTL_TEST_POSTGRES_URL=$(bash scripts/start_postgres.sh)
 set -euo pipefail
 PORT=${RAYTL_PG_PORT:-54329}
 DATA=${RAYTL_PG_DATA:-/var/tmp/raytl-postgres}
-URL="postgresql://raytl:raytl@127.0.0.1:${PORT}/raytl_test"
+URL="postgresql://raytl@127.0.0.1:${PORT}/raytl_test"  # the password comes from PGPASSWORD, never the URL
 if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   { apt-get install -y -q postgresql || { apt-get update -q && apt-get install -y -q postgresql; }; } >&2

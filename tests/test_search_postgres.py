@@ -17,7 +17,7 @@ from raytl.search.optuna_searcher import TransferSearch, rdb_storage, with_drive
 from raytl.search.space import points_to_evaluate, sampler, search_function
 from tests.conftest import tiny_space
 
-URL = os.environ.get("RAYTL_TEST_POSTGRES_URL")  # e.g. postgresql://raytl:raytl@127.0.0.1:54329/raytl_test
+URL = os.environ.get("RAYTL_TEST_POSTGRES_URL")  # e.g. postgresql://raytl@127.0.0.1:54329/raytl_test + PGPASSWORD
 pytestmark = pytest.mark.skipif(not URL, reason="RAYTL_TEST_POSTGRES_URL is not set: run scripts/test.sh, which "
                                 "starts PostgreSQL on 127.0.0.1 (or export the URL of a server you have)")
 

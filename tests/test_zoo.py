@@ -164,8 +164,11 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
     # the target phase's way in: the published encoder loaded under ZeRO-3 (from_pretrained, partitioned)
     task = phases.with_labels(phases.TASKS["xnli"], space.data)
     head = phases.FORMATS[task.format].head
-    engine, *_ = phases._engine(worker, lambda: phases.TaskModel(phases.load_encoder(worker, published),
-                                head(worker.entry.hidden_size, task)), task, space.target, 2e-3)
+    def build() -> phases.TaskModel:
+        encoder = phases.load_encoder(worker, published)
+        return phases.TaskModel(encoder, head(encoder.config, task))
+
+    engine = phases._make_engine(worker, build, space.target, 2e-3, total=space.target.max_steps or 1)
     reloaded = engine.state_dict_of("encoder")
     if rank == 0:
         save_file(trained, Path(tmp, "trained.safetensors"))
