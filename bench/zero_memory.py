@@ -1,6 +1,7 @@
 """Model-state bytes each DeepSpeed worker holds under ZeRO-3 against ZeRO-0: parameters, gradients, optimizer state.
 
-`python -m bench zero_memory [--model tiny4] [--workers 2] [--steps 3] [--batch 8] [--length 32] [--stages 0,3]`
+`python -m bench zero_memory [--model tiny4] [--workers 2] [--steps 3] [--batch 8] [--length 32] [--stages 0,3]
+[--precisions fp32,bf16]`
 
 For each ZeRO stage, a real Ray Train `TorchTrainer` with `workers` CPU workers (gloo, 1 CPU and 1 torch thread
 each) runs what a raytl phase runs: the DeepSpeed config `deepspeed_config` builds from `gpu_settings` (the zoo
@@ -29,8 +30,15 @@ same way; what the three components do not explain (the batch, rotary/position b
 `model_to_params` on the whole model; they assume 16-bit weights with fp32 master weights and gradients, so they
 are not fp32 figures) and with raytl's planner (`raytl.training.memory.model_states_bytes`, fp32).
 
+Precisions: fp32 is what raytl runs on CPU (`gpu_settings`), and the figure. bf16 is what `resolve_settings`
+gives real models on a bf16 GPU, run here on DeepSpeed's CPU accelerator for comparison; under ZeRO-3 it needs the
+benchmark to cast the task head to bf16 first (raytl builds the head outside `zero.Init`, so it stays fp32 and
+DeepSpeed 0.19.8's `defragment` asserts on the mixed dtypes), which the output says.
+
 The figure (last line) is max over workers of (ZeRO-3 per-worker parameters + gradients + optimizer state) /
-(the same for ZeRO-0). Perfect partitioning over 2 workers gives 0.5; target <= 0.55.
+(the same for ZeRO-0). Perfect partitioning over 2 workers gives 0.5; target <= 0.55. Under fp32 ZeRO-0 the
+optimizer updates the parameters themselves (16 bytes per parameter), while DeepSpeed's ZeRO-3 keeps a separate
+fp32 master partition (20 bytes per parameter / workers), so fp32 cannot go below 20 / 32 = 0.625 on 2 workers.
 """
 
 from __future__ import annotations
