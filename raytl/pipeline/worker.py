@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.training.engine import Ranks
-from raytl.training.loop import Diverged
+from raytl.training.loop import FIRST_STEP, Diverged
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Entry point of every Ray Train worker. `config` holds the space, the trial's params, its id and run dir."""
+    started = time.time()
+    FIRST_STEP.clear()
     space: SearchSpace = config["space"]
     context = ray.train.get_context()
     worker = Worker(
@@ -36,9 +39,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     progress, checkpoint = _resume_point()
     resumed_at = _resumed_at(worker, progress, checkpoint)
     try:
-        _run_phases(worker, progress, checkpoint, resumed_at)
+        _run_phases(worker, progress, checkpoint, resumed_at, started)
     except Diverged as exc:
-        _finish(worker, progress, status="diverged", note=str(exc), resumed_at=resumed_at)
+        _finish(worker, progress, status="diverged", note=str(exc), resumed_at=resumed_at, started=started)
 
 
 def _resume_point() -> tuple[Progress, Path | None]:
@@ -58,11 +61,13 @@ def _resumed_at(worker: Worker, progress: Progress, checkpoint: Path | None) -> 
     return [*earlier, trial_metrics(worker.space, progress)["step"]]
 
 
-def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, resumed_at: list[int]) -> None:
+def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, resumed_at: list[int],
+                started: float) -> None:
     def report(extra: dict[str, Any], directory: Path | None) -> None:
         metrics = {**trial_metrics(worker.space, progress), **extra}
         if worker.ranks.is_main:
-            write_summary(worker, progress, status=metrics["status"], resumed_at=resumed_at)
+            write_summary(worker, progress, status=metrics["status"], resumed_at=resumed_at,
+                          startup=startup_times(started))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory) if directory else None)
 
     pending = [target for target in worker.space.targets if target not in progress.completed]
@@ -97,10 +102,10 @@ def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
     return metrics
 
 
-def write_summary(worker: Worker, progress: Progress, status: str, note: str = "", resumed_at: list[int] | None = None
-                  ) -> None:
+def write_summary(worker: Worker, progress: Progress, status: str, note: str = "", resumed_at: list[int] | None = None,
+                  startup: dict[str, float] | None = None) -> None:
     """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py);
-    `resumed_at` lists the steps the trial restarted from checkpoints."""
+    `resumed_at` lists the steps the trial restarted from checkpoints; `startup` is `startup_times`."""
     results = dict(progress.completed)
     if progress.target and progress.target not in results and progress.best.languages:
         results[progress.target] = progress.best
@@ -110,6 +115,7 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
         "status": status,
         "note": note,
         "resumed_at": resumed_at or [],
+        "startup": startup or {},
         "config": asdict(params),
         "model_params": worker.entry.params,
         "intermediate_group": intermediate_group(worker.space, params.intermediate),
@@ -123,6 +129,15 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
     })
 
 
+def startup_times(started: float) -> dict[str, float]:
+    """This attempt's start-up on this worker: when its function began and its first optimizer step ended
+    (`time.time()`, comparable with other processes' on the same machine), and the seconds between."""
+    if "at" not in FIRST_STEP:
+        return {"worker_started_at": started}
+    return {"worker_started_at": started, "first_step_at": FIRST_STEP["at"],
+            "first_step_s": round(FIRST_STEP["at"] - started, 3)}
+
+
 def intermediate_group(space: SearchSpace, name: str) -> str:
     """The complexity group reports use: the task's, "mixture" for a mixture, "baseline" for none."""
     if name in space.mixtures:
@@ -130,7 +145,9 @@ def intermediate_group(space: SearchSpace, name: str) -> str:
     return TASKS[name].group if name in TASKS else "baseline"
 
 
-def _finish(worker: Worker, progress: Progress, status: str, note: str, resumed_at: list[int]) -> None:
+def _finish(worker: Worker, progress: Progress, status: str, note: str, resumed_at: list[int], started: float
+            ) -> None:
     if worker.ranks.is_main:
-        write_summary(worker, progress, status=status, note=note, resumed_at=resumed_at)
+        write_summary(worker, progress, status=status, note=note, resumed_at=resumed_at,
+                      startup=startup_times(started))
     ray.train.report({**trial_metrics(worker.space, progress), "status": status, "objective": math.nan})

@@ -11,6 +11,10 @@ import torch
 
 from raytl.tasks.formats.base import Batch
 
+FIRST_STEP: dict[str, float] = {}
+"""`FIRST_STEP["at"]`: `time.time()` when this process's first optimizer step ended (the trial's start-up, reported
+in its summary); `fit` sets it once, the worker clears it when it starts."""
+
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite; the trial ends with status 'diverged'."""
@@ -42,6 +46,7 @@ def fit(
     losses: list[float] = []
     for step in range(start_step + 1, total_steps + 1):
         loss = engine.train_step(next(batches), loss_fn)
+        FIRST_STEP.setdefault("at", time.time())
         if not math.isfinite(loss):
             raise Diverged(f"loss is {loss} at step {step}")
         losses.append(loss)
