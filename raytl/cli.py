@@ -27,11 +27,10 @@ def search(
 
     space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
-    if run.tune.exists() or (run.root / "targets").exists():
-        raise InputError(f"{space_file}: name: run directory {run.root} exists; resume it with `raytl resume "
-                         f"{run.root}`, or choose another name")
-    run.root.mkdir(parents=True, exist_ok=True)
-    run.space.write_text(yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
+    if run.exists(run.tune) or run.exists(run.root / "targets"):
+        raise InputError(f"{space_file}: name: run directory {run.location} exists; resume it with `raytl resume "
+                         f"{run.location}`, or choose another name")
+    run.write_text(run.space, yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
     from raytl.search.modes import search_run
 
@@ -39,12 +38,11 @@ def search(
 
 
 @app.command()
-def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")]) -> None:
+def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")]) -> None:
     """Continue a search after any failure (driver killed, head restarted): `raytl resume runs/quickstart`."""
-    from raytl.pipeline.run_dir import RunDir
     from raytl.plan import load_checked
 
-    run = RunDir(run_dir.resolve())
+    run = _run_dir(run_dir)
     if not (run.tune.is_dir() or (run.root / "targets").is_dir()):
         raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
                          "`raytl search` made")
@@ -56,19 +54,16 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. r
 
 @app.command()
 def rerun(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory (per-target runs: RUN_DIR/targets/TARGET)")],
+    run_dir: Annotated[str, typer.Argument(help="a run directory or URI (per-target runs: RUN_DIR/targets/TARGET)")],
     trial: Annotated[str, typer.Option(help="the trial whose configuration is re-run, e.g. 3f2a1_00004")],
     seeds: Annotated[str, typer.Option(help="seeds to report over, comma-separated, e.g. 0,1,2 (seeds the "
                                         "configuration already has are not run again)")],
 ) -> None:
     """Re-run a trial's configuration with more seeds, report mean and spread:
     `raytl rerun runs/quickstart --trial ID --seeds 0,1,2`."""
-    from raytl.pipeline.run_dir import RunDir
     from raytl.plan import load_checked
 
-    run = RunDir(run_dir.resolve())
-    if not run.space.is_file():
-        raise InputError(f"{run_dir}: not a run directory (no space.yaml inside)")
+    run = _run_dir(run_dir)
     try:
         seed_list = [int(seed) for seed in seeds.split(",") if seed.strip()]
     except ValueError:
@@ -157,23 +152,32 @@ def score(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory (finished or running)")],
-    out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/report)")] = None,
+    run_dir: Annotated[str, typer.Argument(help="a run directory or URI (finished or running)")],
+    out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/report; for a run on "
+                                             "s3:// or gs://, in its local mirror)")] = None,
 ) -> None:
     """Build the Markdown/HTML report of a run: `raytl report runs/quickstart`."""
+    from raytl.pipeline.run_dir import RunDir
     from raytl.report.render import build_report
 
-    typer.echo(build_report(run_dir, out))
+    run = RunDir(run_dir)
+    run.pull()
+    typer.echo(build_report(run.root, out))
 
 
 store_app = typer.Typer(no_args_is_help=True, help="Inspect and clean a run's phase store and checkpoints.")
 app.add_typer(store_app, name="store")
 
 
-def _run_dir(run_dir: Path):
+def _run_dir(run_dir: str):
+    """The run at a path or URI; a remote run's small files are pulled into this machine's mirror first."""
     from raytl.pipeline.run_dir import RunDir
 
-    run = RunDir(run_dir.resolve())
+    try:
+        run = RunDir(run_dir)
+    except ValueError as exc:
+        raise InputError(f"{run_dir}: {exc}") from None
+    run.pull()
     if not run.space.is_file():
         raise InputError(f"{run_dir}: not a run directory (no space.yaml inside); allowed: a directory `raytl "
                          "search` made")
@@ -181,7 +185,7 @@ def _run_dir(run_dir: Path):
 
 
 @store_app.command("ls")
-def store_ls(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")]) -> None:
+def store_ls(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")]) -> None:
     """List published phases with task, model, size, checksum status and referencing trials:
     `raytl store ls runs/quickstart`."""
     from raytl.pipeline.housekeeping import human, inventory
@@ -190,13 +194,13 @@ def store_ls(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g.
     typer.echo(f"{'phase':24} {'task':12} {'model':10} {'size':>10} {'checksum':16} trials")
     for phase in phases:
         users = ", ".join(f"{t} ({trials[t].tune_status or trials[t].status or '?'})" for t in phase.trials)
-        typer.echo(f"{phase.path.name:24} {phase.task:12} {','.join(phase.models) or '?':10} {human(phase.size):>10} "
+        typer.echo(f"{phase.name:24} {phase.task:12} {','.join(phase.models) or '?':10} {human(phase.size):>10} "
                    f"{phase.checksum:16} {users or '-'}")
 
 
 @store_app.command("gc")
 def store_gc(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")],
+    run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be removed, remove nothing")] = False,
     min_age_s: Annotated[float, typer.Option(help="keep phases written less than this many seconds ago")] = 3600.0,
 ) -> None:
@@ -209,14 +213,14 @@ def store_gc(
         typer.echo(f"keep    {line}")
     for removal in removals:
         verb = "would remove" if dry_run else "remove"
-        typer.echo(f"{verb}  {removal.path} ({removal.reason}, {human(removal.size)})")
+        typer.echo(f"{verb}  {removal.location} ({removal.reason}, {human(removal.size)})")
     total = human(sum(r.size for r in removals))
     typer.echo(f"{'would free' if dry_run else 'freed'} {total}" if dry_run else f"freed {human(apply(removals))}")
 
 
 @app.command()
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")],
+    run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")],
     trial: Annotated[str, typer.Option(help="trial id (see `raytl report` or RUN_DIR/trials/)")],
     out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/export/<trial>)")] = None,
 ) -> None:
@@ -240,7 +244,7 @@ def _print_results(table, run) -> None:
         best = done.loc[done["objective"].idxmax()]
         typer.echo("\nBest configuration: " + json.dumps({k: best[k] for k in
                    ("model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")}, default=str))
-    typer.echo(f"Run directory: {run.root}")
+    typer.echo(f"Run directory: {run.location}")
 
 
 def main() -> None:

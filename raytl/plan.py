@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
-from raytl.errors import InputError
 from raytl.models.zoo import ZOO
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
-from raytl.storage import SHARED_FS_ENV, check_writable, is_local
+from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
 from raytl.training.memory import GIB
 
@@ -24,12 +23,6 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
     if overrides:
         space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
                             intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
-    if not is_local(space.storage):
-        raise InputError(
-            f"{path}: storage: cloud URIs are not supported for run directories yet (the phase store, summaries and "
-            "predictions are written with file-system semantics); allowed: a local path, or on a cluster a "
-            f"shared mount such as EFS/Filestore/NFS at the same path on every node (list it in {SHARED_FS_ENV})"
-        )
     check_writable(space.storage, key_path="storage", file=str(path))
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))

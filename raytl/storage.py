@@ -13,6 +13,7 @@ import errno
 import functools
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,6 +50,19 @@ def _cloud_filesystem(root: str) -> pafs.FileSystem:
     # One filesystem per bucket: building an S3 filesystem without a region looks the region up over the
     # network, which the checkpoint store would otherwise pay on every call.
     return pafs.FileSystem.from_uri(root)[0]
+
+
+def join(uri: str, *parts: str) -> str:
+    """A child of a path or URI, keeping a URI's query options at the end.
+
+    >>> join("s3://bucket/runs?region=eu-west-1", "exp", "tune/")
+    's3://bucket/runs/exp/tune?region=eu-west-1'
+    >>> join("/data/runs/", "exp")
+    '/data/runs/exp'
+    """
+    base, sep, query = uri.partition("?")
+    joined = "/".join([base.rstrip("/"), *(part.strip("/") for part in parts if part.strip("/"))])
+    return joined + (f"?{query}" if sep else "")
 
 
 def is_local(uri: str) -> bool:
@@ -219,6 +233,77 @@ def listdir(uri: str) -> list[str]:
     fs, path = resolve(uri)
     infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
     return sorted(info.base_name for info in infos)
+
+
+def list_files(uri: str) -> list[str]:
+    """Paths (relative, '/'-separated) of every file under a directory, sorted; [] if it does not exist.
+
+    >>> write_bytes("/tmp/raytl-doc/tree/a/b.txt", b""); list_files("/tmp/raytl-doc/tree")
+    ['a/b.txt']
+    """
+    fs, path = resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=True))
+    prefix = path.rstrip("/") + "/"
+    return sorted(info.path[len(prefix):] for info in infos if info.type == pafs.FileType.File)
+
+
+@dataclass(frozen=True)
+class Child:
+    """A direct child of a directory: `size` counts every file under it, `mtime` is its own modification time
+    where the filesystem keeps one for directories (local), else its newest file's (object stores)."""
+
+    name: str
+    is_dir: bool
+    size: int
+    mtime: float
+
+
+def children(uri: str) -> list[Child]:
+    """The direct children of a directory, sorted by name; [] if it does not exist.
+
+    >>> write_bytes("/tmp/raytl-doc/kids/p1/w.bin", b"abc")
+    >>> [(c.name, c.is_dir, c.size) for c in children("/tmp/raytl-doc/kids")]
+    [('p1', True, 3)]
+    """
+    fs, path = resolve(uri)
+    prefix = path.rstrip("/") + "/"
+    own = {info.path[len(prefix):]: info for info in
+           fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))}
+    sizes: dict[str, int] = dict.fromkeys(own, 0)
+    newest: dict[str, float] = {}
+    for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=True)):
+        if info.type != pafs.FileType.File:
+            continue
+        name = info.path[len(prefix):].split("/", 1)[0]
+        sizes[name] = sizes.get(name, 0) + (info.size or 0)
+        if info.mtime is not None:
+            newest[name] = max(newest.get(name, 0.0), info.mtime.timestamp())
+    out = []
+    for name in sorted(sizes):
+        info = own.get(name)
+        mtime = info.mtime.timestamp() if info is not None and info.mtime is not None else newest.get(name, 0.0)
+        is_dir = info.type == pafs.FileType.Directory if info is not None else True
+        out.append(Child(name, is_dir, sizes[name], mtime))
+    return out
+
+
+def delete(uri: str) -> None:
+    """Delete a file, or a directory and everything under it; a missing one is not an error."""
+    fs, path = resolve(uri)
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.File:
+        fs.delete_file(path)
+    elif kind == pafs.FileType.Directory:
+        fs.delete_dir(path)
+
+
+def modified(uri: str) -> float | None:
+    """The modification time of a file (seconds since the epoch); None if absent or the store does not say."""
+    fs, path = resolve(uri)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound or info.mtime is None:
+        return None
+    return info.mtime.timestamp()
 
 
 def delete_dir(uri: str) -> None:

@@ -94,7 +94,8 @@ def test_launcher_setup(path: Path) -> None:
     setup = "\n".join(config["setup_commands"])
     assert re.search(r"pip install .*torch .*--index-url https://download\.pytorch\.org/whl/cu\d+", setup)
     assert "whl/cpu" not in path.read_text()
-    assert "pip install --no-cache-dir -e ~/raytl" in setup
+    extra = "aws" if path.name == "aws.yaml" else "gcp"  # boto3 / google-cloud-storage: object-store leases
+    assert f'pip install --no-cache-dir -e "$HOME/raytl[{extra}]"' in setup
     start = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
     assert all("RAY_AUTH_MODE=token" in cmd for cmd in start if "ray start" in cmd)
     assert "ssh_private_key" not in config.get("auth", {})

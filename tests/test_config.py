@@ -122,7 +122,9 @@ def test_a_tracker_that_is_not_installed_is_refused_at_the_edge(tmp_path: Path) 
         load_checked(path)
 
 
-def test_cloud_run_directories_are_refused_with_the_alternative(tmp_path: Path) -> None:
-    path = write_space(tmp_path / "s.yaml", tiny_space("s3://bucket/runs"))
-    with pytest.raises(InputError, match=r"storage: cloud URIs are not supported.*shared mount"):
+def test_object_store_run_directories_are_accepted_other_schemes_refused(tmp_path: Path) -> None:
+    for uri in ("s3://bucket/runs", "gs://bucket/runs?endpoint_override=localhost:4443"):
+        assert load_checked(write_space(tmp_path / "s.yaml", tiny_space(uri))).storage == uri
+    path = write_space(tmp_path / "s.yaml", tiny_space("az://container/runs"))
+    with pytest.raises(InputError, match=r"storage: unsupported scheme 'az://'; allowed: .*s3:// or gs://"):
         load_checked(path)

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from raytl import storage
 from raytl.errors import InputError
 from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.pipeline.store import sha256_file
@@ -30,8 +31,11 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def best_targets(run: RunDir, trial_id: str) -> dict[str, Path]:
-    """target -> its saved best directory; InputError naming what exists when the trial has none."""
+    """target -> its saved best directory (downloaded first for a run on an object store); InputError naming what
+    exists when the trial has none."""
     trial_dir = run.trial(trial_id)
+    if run.remote and run.exists(trial_dir / "best"):
+        storage.download_dir(run.uri(trial_dir / "best"), str(trial_dir / "best"))
     if not trial_dir.is_dir():
         known = sorted(p.name for p in (run.root / "trials").iterdir()) if (run.root / "trials").is_dir() else []
         raise InputError(f"{run.root}: --trial: no trial '{trial_id}'; allowed: {', '.join(known) or 'none yet'}")

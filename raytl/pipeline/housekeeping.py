@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raytl import storage
 from raytl.config import load_space
 from raytl.pipeline.run_dir import RunDir
-from raytl.pipeline.store import BUILD_LOG, MANIFEST, sha256_file
+from raytl.pipeline.store import MANIFEST, RECORDS, sha256_file
 
 FINISHED = "TERMINATED"  # Tune's status of a trial that ended (completed, or stopped by the scheduler)
 KEEP_IN_CHECKPOINT = "progress.json"
@@ -54,7 +54,9 @@ class Trial:
 class Phase:
     """One published (or quarantined/half-written) entry of the phase store."""
 
-    path: Path
+    name: str
+    location: str  # path or URI
+    mtime: float
     phase_id: str
     task: str
     size: int
@@ -125,22 +127,26 @@ def inventory(run: RunDir) -> tuple[list[Phase], dict[str, Trial]]:
     all_trials = trials(run)
     refs = references(run, all_trials.values())
     referenced_by = {trial: phase_id for phase_id, users in refs.items() for trial in users}
-    builders = {b["phase_id"]: b.get("trial_id", "") for b in _builds(run)}
+    store = run.phase_store()
+    builders = {b["phase_id"]: b.get("trial_id", "") for b in store.builds()}
     phases = []
-    for path in sorted(p for p in run.phases.iterdir() if p.is_dir()) if run.phases.is_dir() else []:
-        phase_id = _phase_id(path)
-        manifest = _manifest(path)
+    for child in storage.children(run.phases_location):
+        if not child.is_dir or child.name in RECORDS:
+            continue
+        location, phase_id = store.uri(child.name), _phase_id(child.name)
+        manifest = _manifest(location)
         users, builder = tuple(refs.get(phase_id, ())), manifest.get("trial_id") or builders.get(phase_id, "")
         models = {all_trials[t].params["model"] for t in (*users, builder) if t in all_trials and all_trials[t].params}
         changed = builder in referenced_by and referenced_by[builder] != phase_id
-        phases.append(Phase(path, phase_id, manifest.get("task", "?"), _size(path), _checksum(path, manifest),
-                            users, tuple(sorted(models)), builder, changed))
+        checksum = _checksum(location, manifest, deep=not store.remote)
+        phases.append(Phase(child.name, location, child.mtime, phase_id, manifest.get("task", "?"), child.size,
+                            checksum, users, tuple(sorted(models)), builder, changed))
     return phases, all_trials
 
 
 @dataclass(frozen=True)
 class Removal:
-    path: Path
+    location: str  # path or URI
     reason: str
     size: int
 
@@ -153,12 +159,14 @@ def plan_gc(run: RunDir, min_age_s: float = 3600.0, now: float | None = None) ->
     unknown = [t.trial_id for t in all_trials.values() if t.live and not t.params]
     removals, kept = [], []
     for phase in phases:
-        reason = _keep_reason(run, phase, keepers, unknown, now - phase.path.stat().st_mtime, min_age_s)
+        reason = _keep_reason(run, phase, keepers, unknown, now - phase.mtime, min_age_s)
         if reason:
             kept.append(f"{phase.phase_id}: {reason}")
         else:
-            removals.append(Removal(phase.path, _removal_reason(phase.path.name), phase.size))
-    removals += [Removal(p, "broken lease", 0) for p in run.phases.glob(".broken-*")] if run.phases.is_dir() else []
+            removals.append(Removal(phase.location, _removal_reason(phase.name), phase.size))
+    store = run.phase_store()
+    removals += [Removal(store.uri(c.name), "broken lease", 0) for c in storage.children(store.location)
+                 if c.name.startswith(".broken-")]
     removals += _checkpoint_shards(run, all_trials.values())
     return removals, kept
 
@@ -167,10 +175,7 @@ def apply(removals: Iterable[Removal]) -> int:
     """Delete; returns the bytes freed."""
     freed = 0
     for removal in removals:
-        if removal.path.is_dir():
-            shutil.rmtree(removal.path)
-        else:
-            removal.path.unlink(missing_ok=True)
+        storage.delete(removal.location)
         freed += removal.size
     return freed
 
@@ -186,14 +191,14 @@ def human(size: float) -> str:
 
 
 def _keep_reason(run: RunDir, phase: Phase, keepers: set[str], unknown: list[str], age: float, min_age: float) -> str:
-    name = phase.path.name
+    name = phase.name
     if name.startswith(".corrupt-"):
         return ""
     if age < min_age:
         return f"younger than {min_age:g} s"
     if name.startswith(".tmp-"):
         return ""
-    if (run.phases / f"{phase.phase_id}.lease").exists():
+    if storage.exists(run.phase_store().lease_location(phase.phase_id)):
         return "being built (lease)"
     if phase.ids_changed:
         return f"phase ids changed since trial {phase.builder} built it (code or space changed): kept to be safe"
@@ -216,10 +221,14 @@ def _checkpoint_shards(run: RunDir, all_trials: Iterable[Trial]) -> list[Removal
     for trial in all_trials:
         if not trial.finished:
             continue
-        for checkpoint in sorted(p for p in (run.train / trial.trial_id).glob("checkpoint_*") if p.is_dir()):
-            for item in checkpoint.iterdir():
+        trial_train = run.uri(run.train / trial.trial_id)
+        for checkpoint in storage.children(trial_train):
+            if not (checkpoint.is_dir and checkpoint.name.startswith("checkpoint_")):
+                continue
+            for item in storage.children(storage.join(trial_train, checkpoint.name)):
                 if item.name != KEEP_IN_CHECKPOINT:
-                    out.append(Removal(item, f"checkpoint of finished trial {trial.trial_id}", _size(item)))
+                    out.append(Removal(storage.join(trial_train, checkpoint.name, item.name),
+                                       f"checkpoint of finished trial {trial.trial_id}", item.size))
     return out
 
 
@@ -232,39 +241,34 @@ def _params_from_tune(config: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def _phase_id(path: Path) -> str:
-    name = path.name
+def _phase_id(name: str) -> str:
     if name.startswith((".tmp-", ".corrupt-")):
         return name.split("-", 1)[1].rsplit("-", 1)[0]
     return name
 
 
-def _manifest(path: Path) -> dict[str, Any]:
+def _manifest(location: str) -> dict[str, Any]:
     try:
-        return json.loads((path / MANIFEST).read_text())
+        return json.loads(storage.read_bytes(storage.join(location, MANIFEST)))
     except (OSError, ValueError):
         return {}
 
 
-def _checksum(path: Path, manifest: dict[str, Any]) -> str:
-    files = manifest.get("files")
+def _checksum(location: str, manifest: dict[str, Any], deep: bool) -> str:
+    """"ok" or the first bad file. `deep`: hash every file (local stores); else compare sizes (object stores, where
+    hashing means downloading; every trial hashes what it downloads before loading it)."""
+    files, sizes = manifest.get("files"), manifest.get("sizes", {})
     if not isinstance(files, dict):
         return "no manifest"
+    present = {c.name: c.size for c in storage.children(location) if not c.is_dir}
     for name, digest in files.items():
-        if not (path / name).is_file() or sha256_file(path / name) != digest:
+        if name not in present:
             return f"corrupt: {name}"
-    return "ok"
-
-
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _builds(run: RunDir) -> list[dict[str, Any]]:
-    log = run.phases / BUILD_LOG
-    return [json.loads(line) for line in log.read_text().splitlines() if line] if log.exists() else []
+        if deep and sha256_file(Path(location) / name) != digest:
+            return f"corrupt: {name}"
+        if not deep and name in sizes and sizes[name] != present[name]:
+            return f"corrupt: {name}"
+    return "ok" if deep else "ok (sizes)"
 
 
 def _finite(value: Any) -> bool:

@@ -162,7 +162,7 @@ def obtain_intermediate(worker: Worker) -> Path | None:
     """The published intermediate encoder this trial needs: loaded if another trial built it, else built here."""
     if worker.params.intermediate == NO_INTERMEDIATE:
         return None
-    store = PhaseStore(worker.run.phases)
+    store = worker.run.phase_store()
     phase_id = intermediate_phase_id(worker.space, worker.params)
     asked = time.monotonic()
     while True:
@@ -359,6 +359,7 @@ def save_best(worker: Worker, engine: Engine, task: Task) -> None:
                                                 "hidden_size": worker.entry.hidden_size}))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    worker.run.push(final)
 
 
 def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
@@ -368,6 +369,6 @@ def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int
     if worker.ranks.is_main:
         for lang, (_, predictions, examples) in results.items():
             suffix, text = fmt.submission(predictions, examples)
-            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
+            worker.run.write_text(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
     languages = {lang: metrics for lang, (metrics, _, _) in results.items()}
     return TargetResult(dev=dev, step=step, score=task_score(task.name, languages), languages=languages)

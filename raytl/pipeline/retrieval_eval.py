@@ -4,7 +4,6 @@ in inference precision, under no-grad."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,6 @@ import torch
 
 from raytl.config import NO_INTERMEDIATE
 from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
-from raytl.pipeline.run_dir import write_atomic, write_json
 from raytl.retrieval import mean_pool
 from raytl.scoring import task_score
 from raytl.tasks import TASKS
@@ -34,15 +32,14 @@ def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, pr
     layer = worker.space.retrieval.layer
     layer = worker.entry.layers // 2 if layer is None else layer
     cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
-    if cache.is_file():
-        result = json.loads(cache.read_text())
-    else:
+    result = worker.run.read_json(cache)
+    if result is None:
         result = _evaluate(worker, target, encoder_dir, layer)
         if worker.ranks.is_main:
-            write_json(cache, result)
+            worker.run.write_json(cache, result)
     if worker.ranks.is_main:
         for lang, (suffix, text) in result["submissions"].items():
-            write_atomic(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
+            worker.run.write_text(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
     languages = result["languages"]
     progress.completed[target] = TargetResult(dev=math.nan, step=0, score=task_score(task.name, languages),
                                               languages=languages)

@@ -1,4 +1,4 @@
-"""The layout of a run directory, in one place.
+"""The layout of a run directory, in one place, and where it lives: a local (or shared) path, or an object store.
 
     RUN_DIR/space.yaml                         the resolved search space the run uses
     RUN_DIR/tune/                              Ray Tune's experiment (restored by `raytl resume`)
@@ -7,6 +7,12 @@
     RUN_DIR/optuna.db                          the Optuna study (SQLite, when no other storage is given)
     RUN_DIR/trials/<trial_id>/summary.json     per-trial results, rewritten at every evaluation
     RUN_DIR/trials/<trial_id>/predictions/TASK/test-LANG.tsv   XTREME submission layout
+
+A run on s3:// or gs:// is the truth at its URI; every node works on a mirror of it in a local directory
+(`RAYTL_MIRROR`, default ~/.cache/raytl/mirror, then scheme/bucket/path). Ray Tune and Ray Train write `tune/`
+and `train/` to the URI themselves; the phase store publishes to it (see `store.py`); raytl's own files are
+written through `write_text`/`write_json`, which write the mirror and upload. Commands that read a run first
+`pull` its small files (summaries, predictions, manifests, Tune's state) into the mirror.
 """
 
 from __future__ import annotations
@@ -16,12 +22,61 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from raytl import storage
+
+if TYPE_CHECKING:
+    from raytl.pipeline.store import PhaseStore
+
+MIRROR_ENV = "RAYTL_MIRROR"
+PULLED_FROM_TUNE = ("experiment_state-",)  # Tune's state files `raytl store` reads (plain JSON)
+
+
+def mirror_of(uri: str) -> Path:
+    """This machine's copy of a cloud run: the same path on every node of a cluster.
+
+    >>> str(mirror_of("s3://bucket/runs/exp?region=eu-west-1")).endswith("/s3/bucket/runs/exp")
+    True
+    """
+    parts = urlsplit(uri)
+    base = Path(os.path.expanduser(os.environ.get(MIRROR_ENV, "~/.cache/raytl/mirror")))
+    return base / parts.scheme / parts.netloc / parts.path.strip("/")
 
 
 @dataclass(frozen=True)
 class RunDir:
-    root: Path
+    """A run, at `location` (a path, a file:// URI, or an s3:// / gs:// URI). `store_of` is the run whose phase
+    store this one shares (the per-target studies of one run share its store)."""
+
+    location: str | Path
+    store_of: RunDir | None = None
+
+    def __post_init__(self) -> None:
+        location = str(self.location)
+        if storage.is_local(location):
+            location = storage.resolve(location)[1]
+        object.__setattr__(self, "location", location.rstrip("/") if "?" not in location else location)
+
+    @classmethod
+    def of(cls, parent: str, name: str) -> RunDir:
+        """The run directory of a search named `name` under `parent` (a path or a URI)."""
+        return cls(storage.join(parent, name))
+
+    @property
+    def remote(self) -> bool:
+        return not storage.is_local(str(self.location))
+
+    @property
+    def root(self) -> Path:
+        """Where this machine reads and writes the run: the run itself, or its local mirror."""
+        return mirror_of(str(self.location)) if self.remote else Path(self.location)
+
+    def uri(self, path: Path | str) -> str:
+        """The location of a path under `root` (e.g. `run.uri(run.train)`), as Ray and pyarrow take it."""
+        relative = Path(path).relative_to(self.root)
+        return str(self.location) if relative == Path(".") else storage.join(str(self.location), relative.as_posix())
 
     @property
     def space(self) -> Path:
@@ -37,16 +92,21 @@ class RunDir:
 
     @property
     def phases(self) -> Path:
-        return self.root / "phases"
+        return (self.store_of or self).root / "phases"
+
+    @property
+    def phases_location(self) -> str:
+        owner = self.store_of or self
+        return owner.uri(owner.phases)
+
+    def phase_store(self) -> PhaseStore:
+        from raytl.pipeline.store import PhaseStore
+
+        return PhaseStore(self.phases_location, cache=self.phases)
 
     @property
     def optuna_db(self) -> Path:
         return self.root / "optuna.db"
-
-    @classmethod
-    def of(cls, storage: str, name: str) -> RunDir:
-        """The run directory of a search named `name` under `storage`."""
-        return cls(Path(storage).resolve() / name)
 
     def trial(self, trial_id: str) -> Path:
         return self.root / "trials" / trial_id
@@ -56,6 +116,57 @@ class RunDir:
 
     def predictions(self, trial_id: str) -> Path:
         return self.trial(trial_id) / "predictions"
+
+    def exists(self, path: Path) -> bool:
+        """True if `path` (under root) exists at the run's location."""
+        return storage.exists(self.uri(path)) if self.remote else path.exists()
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Write a file of the run (readers see the old or the new content), uploaded when the run is remote."""
+        write_atomic(path, text)
+        if self.remote:
+            storage.write_bytes(self.uri(path), text.encode())
+
+    def write_json(self, path: Path, value: Any) -> None:
+        self.write_text(path, _json(value))
+
+    def read_json(self, path: Path) -> Any | None:
+        """A JSON file of the run as its location holds it now (not a possibly stale mirror); None if absent."""
+        try:
+            raw = storage.read_bytes(self.uri(path)) if self.remote else path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return json.loads(raw)
+
+    def push(self, path: Path) -> None:
+        """Upload a file (or directory) of the mirror to the run's location; nothing to do for a local run."""
+        if self.remote and path.exists():
+            if path.is_dir():
+                storage.upload_dir(str(path), self.uri(path))
+            else:
+                storage.write_bytes(self.uri(path), path.read_bytes())
+
+    def pull(self) -> None:
+        """Bring a remote run's small files into the mirror: everything except checkpoints (`train/`), Tune's
+        trial directories and weights (phases, trials' `best/`), which commands that need them fetch themselves."""
+        if not self.remote:
+            return
+        for relative in storage.list_files(str(self.location)):
+            if _pulled(relative):
+                target = self.root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(storage.read_bytes(storage.join(str(self.location), relative)))
+
+
+def _pulled(relative: str) -> bool:
+    parts = relative.split("/")
+    if parts[0] == "train":
+        return False
+    if parts[0] == "tune":
+        return len(parts) == 2 and parts[1].startswith(PULLED_FROM_TUNE)
+    if parts[0] == "trials" and len(parts) > 2 and parts[2] == "best":
+        return False
+    return "phases" not in parts or parts[-1].endswith(".json")  # not weights; manifests and records are JSON
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -68,4 +179,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, _json(value))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict
@@ -15,7 +14,6 @@ import torch
 from raytl.config import SearchSpace
 from raytl.pipeline.phases import Progress, TrialParams, Worker, obtain_intermediate, train_target
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
-from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.training.engine import Ranks
@@ -32,7 +30,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         space=space,
         params=TrialParams(**config["params"]),
         ranks=Ranks(context.get_world_rank(), context.get_world_size()),
-        run=RunDir(Path(config["run_dir"])),
+        run=config["run"],
         trial_id=config["trial_id"],
     )
     torch.set_num_threads(max(1, int(space.resources.cpus_per_worker)))
@@ -56,8 +54,8 @@ def _resumed_at(worker: Worker, progress: Progress, checkpoint: Path | None) -> 
     """The steps this trial restarted from checkpoints (after a failure or a resume), earlier restarts included."""
     if checkpoint is None:
         return []
-    summary = worker.run.summary(worker.trial_id)
-    earlier = json.loads(summary.read_text()).get("resumed_at", []) if summary.is_file() else []
+    summary = worker.run.read_json(worker.run.summary(worker.trial_id)) or {}
+    earlier = summary.get("resumed_at", [])
     return [*earlier, trial_metrics(worker.space, progress)["step"]]
 
 
@@ -110,7 +108,7 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
     if progress.target and progress.target not in results and progress.best.languages:
         results[progress.target] = progress.best
     params = worker.params
-    write_json(worker.run.summary(worker.trial_id), {
+    worker.run.write_json(worker.run.summary(worker.trial_id), {
         "trial_id": worker.trial_id,
         "status": status,
         "note": note,

@@ -11,7 +11,6 @@ directory), so an intermediate encoder trained for one target is reused by every
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,7 +18,7 @@ import yaml
 from ray import tune
 
 from raytl.config import SearchSpace
-from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.pipeline.run_dir import RunDir
 from raytl.search.tuner import (
     METRIC,
     build_tuner,
@@ -28,12 +27,13 @@ from raytl.search.tuner import (
     start_ray,
     study_storage,
 )
+from raytl.storage import join
 
 WINNER_KEYS = ("trial_id", "model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")
 
 
 def target_run(run: RunDir, target: str) -> RunDir:
-    return RunDir(run.root / "targets" / target)
+    return RunDir(join(str(run.location), "targets", target), store_of=run)
 
 
 def target_space(space: SearchSpace, target: str) -> SearchSpace:
@@ -49,14 +49,11 @@ def is_per_target_run(run: RunDir) -> bool:
 
 
 def prepare(space: SearchSpace, run: RunDir, target: str) -> tuple[SearchSpace, RunDir]:
-    """The target's space and run directory, its `phases` linked to the run's shared phase store."""
+    """The target's space and run directory, which uses the run's phase store (`store_of`)."""
     sub, sub_run = target_space(space, target), target_run(run, target)
     sub_run.root.mkdir(parents=True, exist_ok=True)
-    run.phases.mkdir(parents=True, exist_ok=True)
-    if not sub_run.phases.is_symlink():
-        sub_run.phases.symlink_to(Path("..") / ".." / run.phases.name, target_is_directory=True)
-    if not sub_run.space.is_file():
-        sub_run.space.write_text(yaml.safe_dump(sub.model_dump(mode="json"), sort_keys=False))
+    if not sub_run.exists(sub_run.space):
+        sub_run.write_text(sub_run.space, yaml.safe_dump(sub.model_dump(mode="json"), sort_keys=False))
     return sub, sub_run
 
 
@@ -69,14 +66,14 @@ def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     for target in space.targets:
         sub, sub_run = prepare(space, run, target)
         print(f"--- target {target}: study {sub.name}, run directory {sub_run.root}", flush=True)
-        if sub_run.tune.is_dir():
+        if sub_run.exists(sub_run.tune):
             tuner: tune.Tuner = restore_tuner(sub, sub_run)
         else:
             tuner = build_tuner(sub, sub_run, study_name=sub.name, storage=storage,
                                 ledger=run.root / "gpu_hours.json")  # one GPU-hour budget for the whole run
         tables.append(results_table(tuner.fit(), sub, sub_run).assign(target=target))
     table = pd.concat(tables, ignore_index=True)
-    write_json(run.root / "winners.json", winners(table))
+    run.write_json(run.root / "winners.json", winners(table))
     return table
 
 

@@ -16,7 +16,7 @@ from ray import tune
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
-from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.pipeline.run_dir import RunDir
 from raytl.search.tuner import METRIC, MODE, results_table, start_ray, trainable_for
 
 SAME = ("model", "intermediate", "lr_intermediate", "lr_target")  # what makes two trials one configuration
@@ -34,24 +34,25 @@ def rerun(space: SearchSpace, run: RunDir, trial_id: str, seeds: list[int]) -> d
             tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1,
                                         max_concurrent_trials=space.search.max_concurrent_trials),
             run_config=tune.RunConfig(name=f"rerun-{trial_id}-seeds-{'-'.join(map(str, missing))}",
-                                      storage_path=str(run.root),
+                                      storage_path=run.location,
                                       failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
                                       verbose=0),
         )
         results_table(tuner.fit(), space, run)
+        run.pull()
     found = seed_trials(run, config)
     report = spread(trial_id, config, {seed: found[seed] for seed in seeds if seed in found}, space.targets)
     report["failed_seeds"] = [seed for seed in seeds if seed not in found]
-    write_json(run.root / "reruns" / f"{trial_id}.json", report)
+    run.write_json(run.root / "reruns" / f"{trial_id}.json", report)
     return report
 
 
 def _config_of(run: RunDir, trial_id: str) -> dict[str, Any]:
-    path = run.summary(trial_id)
-    if not path.is_file():
-        raise InputError(f"--trial: no trial {trial_id} in {run.root} (no {path}); allowed: a directory name "
-                         f"under {run.root / 'trials'}")
-    return json.loads(path.read_text())["config"]
+    summary = run.read_json(run.summary(trial_id))
+    if summary is None:
+        raise InputError(f"--trial: no trial {trial_id} in {run.location} (no {run.summary(trial_id)}); allowed: a "
+                         f"directory name under {run.root / 'trials'}")
+    return summary["config"]
 
 
 def _point(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ layering: Tune -> function -> TorchTrainer -> workers)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -30,7 +29,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_trial(config: dict[str, Any], space: SearchSpace, run_dir: str) -> None:
+def run_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
     """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
     trial_id = tune.get_context().get_trial_id()
     # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose
@@ -41,13 +40,13 @@ def run_trial(config: dict[str, Any], space: SearchSpace, run_dir: str) -> None:
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"space": space, "params": trial_params(config), "trial_id": trial_id, "run_dir": run_dir},
+        train_loop_config={"space": space, "params": trial_params(config), "trial_id": trial_id, "run": run},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
         run_config=ray.train.RunConfig(
             name=trial_id,
-            storage_path=str(RunDir(Path(run_dir)).train),
+            storage_path=run.uri(run.train),
             callbacks=[TuneReportCallback()],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=0),  # Tune retries the trial; Train restores

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
-from raytl.pipeline.run_dir import RunDir, write_json
+from raytl.pipeline.run_dir import RunDir
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
@@ -69,6 +68,7 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
                 ledger: Path | None = None) -> tune.Tuner:
     """The Tuner of one study: `study_name` (default the space's name) in `storage` (default `study_storage`);
     `ledger`: the GPU-hour tally (default RUN_DIR/gpu_hours.json; per-target studies share their run's)."""
+    ledger = ledger or run.root / "gpu_hours.json"
     searcher = TransferSearch(
         space=search_function(space),
         metric=METRIC,
@@ -83,13 +83,26 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
         tune_config=tune_config(space, searcher),
         run_config=tune.RunConfig(
             name=run.tune.name,
-            storage_path=str(run.root),
+            storage_path=run.location,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
-            stop=budget_stopper(space, ledger or run.root / "gpu_hours.json"),
-            callbacks=[ProgressPrinter(METRIC), *tracking_callbacks(space.tracking, space.name)],
+            stop=budget_stopper(space, ledger),
+            callbacks=[ProgressPrinter(METRIC), *tracking_callbacks(space.tracking, space.name),
+                       *driver_state_upload(run, storage or study_storage(space, run), ledger)],
             verbose=0,
         ),
     )
+
+
+def driver_state_upload(run: RunDir, study: str, ledger: Path) -> list[tune.Callback]:
+    """For a run on an object store: upload the SQLite study (when the study is one under the run) and the ledger."""
+    owner = run.store_of or run  # per-target studies keep both in the run that holds them
+    if not owner.remote:
+        return []
+    from raytl.search.mirror import UploadDriverState
+
+    sqlite = Path(study.removeprefix("sqlite:///"))
+    paths = [ledger, *([sqlite] if study.startswith("sqlite:///") and sqlite.is_relative_to(owner.root) else [])]
+    return [UploadDriverState(owner, paths)]
 
 
 def tune_config(space: SearchSpace, searcher: TransferSearch) -> tune.TuneConfig:
@@ -116,13 +129,13 @@ def budget_stopper(space: SearchSpace, ledger: Path) -> GpuHourStopper | None:
 def trainable_for(space: SearchSpace, run: RunDir):
     """The Tune trainable: the trial function with its constants, its driver on the small custom resource."""
     return tune.with_resources(
-        tune.with_parameters(run_trial, space=space, run_dir=str(run.root)), {DRIVER_RESOURCE: 1}
+        tune.with_parameters(run_trial, space=space, run=run), {DRIVER_RESOURCE: 1}
     )
 
 
 def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run the whole search and return one row per trial."""
-    run.root.mkdir(parents=True, exist_ok=True)  # the Optuna SQLite file lives there
+    run.root.mkdir(parents=True, exist_ok=True)  # the Optuna SQLite file lives there (or in the mirror)
     start_ray(space)
     grid = build_tuner(space, run).fit()
     return results_table(grid, space, run)
@@ -138,7 +151,7 @@ def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
     """The Tuner of an interrupted study: finished trials kept, unfinished resumed, errored retried."""
     return tune.Tuner.restore(
-        str(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
+        run.uri(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
     )
 
 
@@ -160,8 +173,6 @@ def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.
 
 
 def mark_status(run: RunDir, trial_id: str, status: str) -> None:
-    path = run.summary(trial_id)
-    if path.is_file():
-        summary = json.loads(path.read_text())
-        if summary["status"] != status and summary["status"] in ("running", "completed"):
-            write_json(path, {**summary, "status": status})
+    summary = run.read_json(run.summary(trial_id))
+    if summary is not None and summary["status"] != status and summary["status"] in ("running", "completed"):
+        run.write_json(run.summary(trial_id), {**summary, "status": status})
