@@ -31,9 +31,8 @@ same way; what the three components do not explain (the batch, rotary/position b
 are not fp32 figures) and with raytl's planner (`raytl.training.memory.model_states_bytes`, fp32).
 
 Precisions: fp32 is what raytl runs on CPU (`gpu_settings`), and the figure. bf16 is what `resolve_settings`
-gives real models on a bf16 GPU, run here on DeepSpeed's CPU accelerator for comparison; under ZeRO-3 it needs the
-benchmark to cast the task head to bf16 first (raytl builds the head outside `zero.Init`, so it stays fp32 and
-DeepSpeed 0.19.8's `defragment` asserts on the mixed dtypes), which the output says.
+gives real models on a bf16 GPU, run here on DeepSpeed's CPU accelerator for comparison (raytl's `Engine` casts the
+task head, built outside `zero.Init`, to bf16 under ZeRO-3, as DeepSpeed needs).
 
 The figure (last line) is max over workers of (ZeRO-3 per-worker parameters + gradients + optimizer state) /
 (the same for ZeRO-0). Perfect partitioning over 2 workers gives 0.5; target <= 0.55. Under fp32 ZeRO-0 the
@@ -128,13 +127,6 @@ def measure(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
     with model_construction(ds_config):
         model, _, _ = task_model(args.model, args.seed)
     partitioned = is_partitioned(model.encoder)  # the head (a plain module) is partitioned by deepspeed.initialize
-    cast_head = partitioned and settings.precision != "fp32" and not is_partitioned(model.head)
-    if cast_head:
-        # raytl builds the head outside zero.Init, so under ZeRO-3 + bf16 it stays fp32 and DeepSpeed's
-        # `defragment` asserts on the mixed dtypes (DeepSpeed casts only models that are not zero.Init-built):
-        # cast it here as ZeRO-0 would, so the bf16 layout can be measured at all
-        for param in model.head.parameters():
-            param.data = param.data.to(torch.bfloat16)
     engine = Engine(model, ds_config, weight_decay=WEIGHT_DECAY)
     rows = args.rows
     batches = TrainBatches(rows=rows, lengths=[row_length(r) for r in rows], keys=("labels",),
@@ -155,7 +147,6 @@ def measure(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
     counts["after_step"] = model_state_bytes(engine.ds)
     zero = ds_config["zero_optimization"]
     return {"rank": rank, "world": world, "loss": loss, "encoder_built_partitioned": partitioned,
-            "head_cast_to_bf16": cast_head,
             "persistence_threshold": zero.get("stage3_param_persistence_threshold"),
             "reduce_bucket_size": zero.get("reduce_bucket_size"), **counts}
 
@@ -292,8 +283,6 @@ def _describe(precision: str, stage: int, report: dict[str, Any]) -> str:
                   f"{counts['persistent']} params ({counts['persistent_numel']:,} elements) held whole (persistence "
                   f"threshold {report['persistence_threshold']}), reduce bucket {report['reduce_bucket_size']:,} "
                   f"elements, encoder built partitioned: {report['encoder_built_partitioned']}")
-        if report["head_cast_to_bf16"]:
-            layout += ", head cast to bf16 by the benchmark"
     return (f"  {precision} ZeRO-{stage} rank {report['rank']}: {per_worker_total(counts) / MIB:.3f} = {parts}; "
             f"other live tensors {counts['other'] / MIB:.3f}; after step {per_worker_total(after) / MIB:.3f}{layout}")
 

@@ -218,3 +218,45 @@ def test_trust_remote_code_reaches_the_loaders_only_for_named_models(tmp_path: P
         space = parse_space(tiny_space(tmp_path, models=["tiny", hub], trust_remote_code=trusted))
         worker = Worker(space, TrialParams(hub, "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path), "t")
         assert worker.entry.trust_remote_code is bool(trusted)
+
+
+def _zero3_bf16_worker(rank: int, world: int, port: int, tmp: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    from raytl.config import DeepSpeedConfig
+    from raytl.models.task_model import TaskModel, build_encoder
+    from raytl.models.tokenizer import load_tokenizer
+    from raytl.tasks import TASKS
+    from raytl.tasks.formats import FORMATS
+    from raytl.training.engine import Engine, deepspeed_config, model_construction
+    from raytl.training.settings import resolve_settings
+
+    entry, task = ZOO["tiny"], TASKS["xnli"]
+    settings = resolve_settings(DeepSpeedConfig(zero_stage=3, offload="none", precision="bf16"), entry, world, 4,
+                                None, on_gpu=True)  # what a bf16 GPU resolves to (the default for xl/xxl)
+    config = deepspeed_config(settings, 4, 1e-3, 2, 1, 1.0)
+    with model_construction(config):
+        encoder = build_encoder(entry, load_tokenizer(entry), seed=0)
+        model = TaskModel(encoder, FORMATS[task.format].head(encoder.config, task))
+    engine = Engine(model, config, weight_decay=0.01)  # DeepSpeed asserted on the fp32 head before the cast
+    generator = torch.Generator().manual_seed(rank)
+    batch = {"input_ids": torch.randint(5, 100, (2, 12), generator=generator),
+             "attention_mask": torch.ones(2, 12, dtype=torch.long), "labels": torch.tensor([0, 2])}
+    loss = engine.train_step([batch], FORMATS[task.format].loss)
+    dtypes = sorted({str(p.ds_tensor.dtype) for p in engine.ds.module.parameters()})
+    if rank == 0:
+        Path(tmp, "bf16.json").write_text(json.dumps({"loss": loss, "dtypes": dtypes}))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_zero3_bf16_trains_with_a_head_built_outside_zero_init(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    torch.multiprocessing.start_processes(_zero3_bf16_worker, args=(2, port, str(tmp_path)), nprocs=2,
+                                          start_method="spawn")
+    result = json.loads((tmp_path / "bf16.json").read_text())
+    assert result["dtypes"] == ["torch.bfloat16"] and 0 < result["loss"] < 10

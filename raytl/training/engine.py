@@ -112,11 +112,25 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _cast_unpartitioned(model: torch.nn.Module, config: dict[str, Any]) -> None:
+    """Under ZeRO-3, modules built outside `model_construction` (task heads) to the training precision, as the
+    encoder built inside it already is: DeepSpeed casts only models that zero.Init did not build, and fails on the
+    mixed dtypes otherwise."""
+    dtype = torch.bfloat16 if config["bf16"]["enabled"] else torch.float16 if config["fp16"]["enabled"] else None
+    if dtype is None:
+        return
+    for param in model.parameters():
+        if not hasattr(param, "ds_id") and param.is_floating_point():
+            param.data = param.data.to(dtype)
+
+
 class Engine:
     """A model under DeepSpeed: train steps, inference, checkpoints, and a consolidated state dict."""
 
     def __init__(self, model: torch.nn.Module, config: dict[str, Any], weight_decay: float) -> None:
         self.zero_stage = config["zero_optimization"]["stage"]
+        if self.zero_stage == 3:
+            _cast_unpartitioned(model, config)
         self.ds, *_ = deepspeed.initialize(
             model=model, model_parameters=parameter_groups(model, weight_decay), config=config
         )
