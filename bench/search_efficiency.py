@@ -1,20 +1,40 @@
 """Training steps the search spends until its incumbent names the planted best intermediate task of every target,
 against the full grid run to completion: `raytl simulate` on a generated transfer table.
 
-`python -m bench search_efficiency [--seeds 5] [--mode per_target] [--num-trials 16] [--reduction-factor 3]
+`python -m bench search_efficiency [--seeds 5] [--curves shared|independent] [--mode per_target]
+[--num-trials 16] [--defaults-first | --defaults-of large] [--scheduler asha] [--reduction-factor 3]
 [--grace-period 1] [--sweep]`
 
 Per seed s, a transfer table is generated from s: per target a base score (the `base` model 4-8 points below
 `large`), an effect per intermediate task ~ N(0, `--spread`) (the `none` baseline 0), and one PLANTED best task,
 `--margin` points above the best other; evaluation noise `--noise` points, learning-rate sensitivity, and learning
-curves whose start gap and time constant differ per cell (so curves cross and early stopping can misjudge). The
-space searches models x intermediate tasks x target learning rate (the intermediate rate fixed, so the phase store
-shares intermediate phases across trials) with Optuna TPE seeded s and the scheduler given; the noise is seeded s.
+curves `final - gap * exp(-s / (tau * S))` (`raytl.search.sim_table.Cell.at`) of one of two models (`--curves`):
+
+- `shared` (default), what fine-tuning one target from different intermediate checkpoints looks like: per (model,
+  target) one gap ~ U(15, 30) points and one tau ~ U(0.1, 0.4) of the phase, and per cell (intermediate task)
+  jitter around them, fixed from the reasoning before any measurement:
+  gap + N(0, `--gap-jitter` 2 points): the start gap is set by the target task and the freshly initialised head,
+  and a better encoder starts ahead by about its final advantage (Phang et al. 2020, Pruksachatkun et al. 2020 see
+  faster convergence after intermediate training), give or take a few points for how well the intermediate
+  representation fits the target's format (sd 2 = ~10% of the mean gap, so curves of tasks 1-2 points apart can
+  cross early);
+  tau x exp(N(0, `--tau-jitter` 0.15)): the time constant is mostly a property of the target task, the model and
+  the learning rate (all shared within the (model, target)); intermediate training changes convergence speed
+  modestly, ~15%.
+- `independent` (the stress case, the generator before `--curves`): gap ~ U(15, 30) and tau ~ U(0.1, 0.4) drawn
+  independently per cell, so at an early evaluation the ranking is mostly curve shape.
+
+The final scores and planted tasks are the same under both curve models (the same draws; `shared` takes its
+curves from a second stream seeded by s). The space searches models x intermediate tasks x target learning rate
+(the intermediate rate fixed, so the phase store shares intermediate phases across trials) with Optuna TPE seeded
+s and the scheduler given; the noise is seeded s.
 Steps are counted as `raytl simulate` counts them: an intermediate phase once per distinct phase, target phases as
 far as each trial got. The figure is the median over seeds of (steps until every target's incumbent names its
 planted task and keeps naming it to the end) / (grid steps); a seed that never gets there counts as infinite.
-`--sweep` also runs the reduction factors and grace periods of `--sweep-rf` x `--sweep-grace`. The last line is
-the figure.
+`--sweep` also runs the reduction factors and grace periods of `--sweep-rf` x `--sweep-grace`. `--defaults-of
+large` puts every intermediate task of the named models at default rates into `search.points_to_evaluate` (first in
+each study; `--defaults-first` does it for every model). The last line is the figure, with the curve model and the
+setting.
 """
 
 from __future__ import annotations
@@ -27,6 +47,7 @@ import statistics
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.sim_table import Cell, TransferTable
 from raytl.search.simulate import SimResult, grid_steps, simulate
+from raytl.search.space import default_lrs
 from raytl.tasks import INTERMEDIATE_TASKS
 
 MODEL_DROP = {"large": (0.0, 0.0), "base": (4.0, 8.0)}  # points below the target's base score (other models: 0)
@@ -36,6 +57,7 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
                   ) -> tuple[TransferTable, dict[str, str]]:
     """A table whose best intermediate task per target is planted; returns it with the planted tasks."""
     rng = random.Random(seed)
+    curves = random.Random(f"shared-curves-{seed}")  # `shared`: the scores' draws stay those of `independent`
     trained = [task for task in intermediates if task != NO_INTERMEDIATE]
     cells, planted = {}, {}
     for target in targets:
@@ -45,16 +67,21 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
         effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
         for model in args.models:
             drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
+            shared_gap, shared_tau = curves.uniform(15.0, 30.0), curves.uniform(0.1, 0.4)
             for task in intermediates:
+                gap, tau = rng.uniform(15.0, 30.0), rng.uniform(0.1, 0.4)
+                if args.curves == "shared":
+                    gap = max(0.0, shared_gap + curves.gauss(0.0, args.gap_jitter))
+                    tau = shared_tau * math.exp(curves.gauss(0.0, args.tau_jitter))
                 cells[(model, task, target)] = Cell(
                     score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
-                    gap=rng.uniform(15.0, 30.0), tau=rng.uniform(0.1, 0.4))
+                    gap=gap, tau=tau)
     return TransferTable(cells), planted
 
 
 def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> SearchSpace:
     steps = {"batch_size": 32, "max_length": 128, "eval_every": args.eval_every}
-    return parse_space({
+    space = parse_space({
         "name": f"search-efficiency-{seed}",
         "models": args.models,
         "intermediate_tasks": args.intermediates,
@@ -65,6 +92,9 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> S
                    "max_concurrent_trials": args.max_concurrent, "seed": seed, "defaults_first": args.defaults_first},
         "scheduler": {"type": args.scheduler, "grace_period": grace, "reduction_factor": rf},
     })
+    points = [{"model": model, "intermediate": task, **default_lrs(space, model, task)}
+              for model in args.defaults_of for task in args.intermediates]
+    return space.model_copy(update={"search": space.search.model_copy(update={"points_to_evaluate": points})})
 
 
 def run_setting(args: argparse.Namespace, rf: float, grace: int) -> tuple[float, list[SimResult]]:
@@ -115,6 +145,7 @@ def main(argv: list[str]) -> None:
     settings = [(args.reduction_factor, args.grace_period)]
     if args.sweep:
         settings += [(rf, g) for rf in args.sweep_rf for g in args.sweep_grace if (rf, g) != settings[0]]
+    print(f"curves: {_curves(args)}", flush=True)
     print(f"{len(args.models)} models x {len(args.intermediates)} intermediate tasks, targets {args.targets}; "
           f"steps: intermediate {args.intermediate_steps}, target {args.target_steps} each; {args.mode} search, "
           f"{args.num_trials} trials per study, {args.max_concurrent} at once; {args.scheduler} scheduler")
@@ -124,10 +155,19 @@ def main(argv: list[str]) -> None:
         figures[(rf, grace)], results = run_setting(args, rf, grace)
         print(f"  median found / grid: {figures[(rf, grace)]:.3f}; {cause(results)}", flush=True)
     (rf, grace), best = min(figures.items(), key=lambda item: item[1])
+    first = (", defaults first" if args.defaults_first else "") + (
+        f", defaults of {'+'.join(args.defaults_of)} first" if args.defaults_of else "")
     print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
           f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
-          f"{args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials per study"
-          f"{', defaults first' if args.defaults_first else ''})")
+          f"{args.curves} curves; {args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials "
+          f"per study, {args.max_concurrent} at once{first})")
+
+
+def _curves(args: argparse.Namespace) -> str:
+    if args.curves == "independent":
+        return "independent (per cell gap ~ U(15, 30), tau ~ U(0.1, 0.4): the stress case)"
+    return (f"shared (per model x target gap ~ U(15, 30), tau ~ U(0.1, 0.4); per cell gap + N(0, {args.gap_jitter:g}),"
+            f" tau x exp(N(0, {args.tau_jitter:g})))")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -145,6 +185,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-concurrent", type=int, default=4)
     parser.add_argument("--defaults-first", action="store_true",
                         help="search.defaults_first: every model x intermediate at default rates first (in the budget)")
+    parser.add_argument("--defaults-of", type=lists, default=[], metavar="MODELS",
+                        help="search.points_to_evaluate: every intermediate of these models at default rates first")
+    parser.add_argument("--curves", choices=["shared", "independent"], default="shared",
+                        help="learning curves: shared per model x target with per-cell jitter, or independent per cell")
+    parser.add_argument("--gap-jitter", type=float, default=2.0, help="shared curves: sd of a cell's gap, points")
+    parser.add_argument("--tau-jitter", type=float, default=0.15, help="shared curves: sd of a cell's log tau")
     parser.add_argument("--scheduler", choices=["asha", "hyperband", "none"], default="asha")
     parser.add_argument("--reduction-factor", type=float, default=3.0)
     parser.add_argument("--grace-period", type=int, default=1, help="evaluations before a trial may be stopped")

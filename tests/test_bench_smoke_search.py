@@ -38,6 +38,25 @@ def test_planted_table_plants_one_best_task_per_target() -> None:
     assert planted_table(3, ["xnli", "udpos"], args.intermediates, args) == (table, planted), "seeded"
 
 
+def test_curve_models_share_the_scores_and_differ_in_the_curves() -> None:
+    from bench.search_efficiency import _parse, planted_table
+
+    shared_args, independent_args = _parse([]), _parse(["--curves", "independent"])
+    assert shared_args.curves == "shared", "the default"
+    targets = ["xnli", "udpos"]
+    shared, planted = planted_table(1, targets, shared_args.intermediates, shared_args)
+    independent, same_planted = planted_table(1, targets, independent_args.intermediates, independent_args)
+    assert planted == same_planted
+    assert {k: c.score for k, c in shared.cells.items()} == {k: c.score for k, c in independent.cells.items()}
+    for model in shared_args.models:
+        for target in targets:
+            taus = [shared.cell(model, task, target).tau for task in shared_args.intermediates]
+            gaps = [shared.cell(model, task, target).gap for task in shared_args.intermediates]
+            assert max(taus) / min(taus) < 2.5, "one time constant per (model, target), jittered ~15%"
+            assert max(gaps) - min(gaps) < 15.0, "one gap per (model, target), jittered ~2 points"
+    assert shared != independent
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,10 +66,13 @@ def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[
 
     try:
         main(["--seeds", "1", "--models", "large", "--intermediates", "none,mnli,qqp", "--targets", "xnli",
-              "--num-trials", "4", "--intermediate-steps", "20", "--target-steps", "40", "--eval-every", "10"])
+              "--num-trials", "4", "--intermediate-steps", "20", "--target-steps", "40", "--eval-every", "10",
+              "--defaults-of", "large"])
     finally:
         ray.shutdown()
     lines = capsys.readouterr().out.strip().splitlines()
-    assert re.fullmatch(r"search_efficiency: (\d+\.\d{3}|inf) \(target <= 0\.2; .* median of 1 seeds; asha rf 3 "
-                        r"grace 1, per_target, 4 trials per study\)", lines[-1])
+    assert re.fullmatch(r"search_efficiency: (\d+\.\d{3}|inf) \(target <= 0\.2; .* median of 1 seeds; shared "
+                        r"curves; asha rf 3 grace 1, per_target, 4 trials per study, 4 at once, defaults of large "
+                        r"first\)", lines[-1])
+    assert lines[0].startswith("curves: shared (per model x target gap")
     assert any(re.match(r"  seed 0: found at ", line) for line in lines)
