@@ -11,7 +11,7 @@ one trial at a time), on a generated-data `tiny` space written to a temporary di
    phase is published, while its trial trains a target;
 2. `raytl resume RUN_DIR` finishes the grid; then a second `raytl resume` on the finished run.
 
-Counted from the phase store's build log (`PhaseStore(RUN_DIR/"phases").builds()`, one line per training that
+Counted from the phase store's build records (`PhaseStore(RUN_DIR/"phases").builds()`, one per training that
 ran): I in total (not I x T, what trials training their own intermediate would cost), and 0 more after the
 finished run is resumed. The last line is the figure.
 """

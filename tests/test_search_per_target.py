@@ -27,6 +27,7 @@ def ray_session():
 
 def test_best_intermediate_per_target(tmp_path: Path) -> None:
     from raytl.search.modes import resume_run, search_run
+    from raytl.search.per_target import target_run
 
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
         tmp_path / "runs", name="pt", intermediate_tasks=["mnli"], targets=["xnli", "pawsx"],
@@ -38,11 +39,11 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
     assert sorted(table["target"]) == ["pawsx", "xnli"] and set(table["status"]) == {"completed"}
     steps = {}
     for target in ("xnli", "pawsx"):
-        sub = RunDir(run.root / "targets" / target)
+        sub = target_run(run, target)
         (summary,) = [json.loads(p.read_text()) for p in sub.root.glob("trials/*/summary.json")]
         assert list(summary["targets"]) == [target]
         steps[target] = summary["step"]
-        assert (sub.space.is_file() and sub.phases.resolve() == run.phases.resolve())
+        assert sub.space.is_file() and sub.phase_store().location == run.phase_store().location
     assert steps == {"xnli": 8, "pawsx": 4}, "the pawsx override (max_steps 4) reached train_target"
     pawsx_lr = table.loc[table["target"] == "pawsx", "lr_target"].item()
     assert pawsx_lr == pytest.approx(1e-3), "grid mode uses the target's own (overridden) default learning rate"
