@@ -2,21 +2,27 @@
 
 `python -m bench loop_overhead [--steps 40] [--warmup 5] [--repeats 2] [--batch 16] [--length 128] [--threads 2]`
 
-- bare: `tiny4` (XLM-R-shaped, 4 layers, 256 hidden) + classification head, torch AdamW, gradient clipping at 1.0
-  (what raytl's DeepSpeed config and `Trainer` also do), pre-collated batches, in this process;
-- trainer: Hugging Face `Trainer` on the same model, rows and batch size (sequential sampler, adamw_torch);
-- raytl ZeRO-N: inside a real `TorchTrainer` worker (1 worker, `threads` CPUs), raytl's `Engine` (DeepSpeed,
-  ZeRO-0 and ZeRO-2, fp32), `TrainBatches` (collating from rows every step) and `fit`.
+Inside a real `TorchTrainer` worker (1 worker, `threads` CPUs), three loops on the same model (`tiny4`:
+XLM-R-shaped, 4 layers, 256 hidden, + classification head), rows, batch size, seeded initial weights and threads:
 
-All loops see the same rows (every one `length` tokens, so dynamic padding gives raytl no advantage), batch size,
-seeded initial weights and thread count. Samples/s = batch / the median duration of the steps after `warmup`,
-timestamped at the end of every step (raytl's by `fit`'s `on_evaluation`, called every step).
+- bare: torch AdamW + gradient clipping at 1.0 (what raytl's DeepSpeed config and `Trainer` also do),
+  pre-collated batches;
+- trainer: Hugging Face `Trainer` (sequential sampler, adamw_torch, its own data loading); in the worker's
+  initialised torch.distributed group it wraps the model in DistributedDataParallel (world size 1), as it does
+  under Ray Train's own Trainer integration, just as raytl's DeepSpeed engine all-reduces with one rank;
+- raytl ZeRO-N: raytl's `Engine` (DeepSpeed, ZeRO-0 and ZeRO-2, fp32), `TrainBatches` (collating from rows every
+  step) and `fit`.
 
-The machine is shared, and other jobs' load moves within minutes, so loops compared in separate runs are not
-comparable. Inside the Ray worker, raytl's `fit` and the bare loop therefore alternate every `--chunk` steps
-(`fit` is called per chunk with `start_step`/`total_steps`, its `TrainBatches` iterator continuing): raytl /
-bare is taken there, under the same load. `Trainer` cannot be chunked, so trainer / bare comes from back-to-back
-runs in this process. Each repeat gives one ratio of each kind; printed as min/median. The last line is the figure.
+Every row is `length` tokens, so dynamic padding gives raytl no advantage. Samples/s = batch / the median duration
+of the steps after `warmup`.
+
+The machine is shared, and other jobs' load moves within minutes, so loops timed in separate runs are not
+comparable. The three are therefore interleaved every `--chunk` steps: `Trainer` drives, and a callback at every
+`chunk`-th step pauses it to run that many steps of raytl's `fit` (called per chunk with `start_step` /
+`total_steps`, its batch iterator continuing) and of the bare loop. A Trainer step lasts from the end of the
+previous step (or pause) to its end, so its data loading counts and the pauses do not; raytl's steps are stamped
+by `fit`'s `on_evaluation` (called every step), the bare loop's inline. Each repeat gives one ratio of each kind
+per ZeRO stage; printed as min/median. The last line is the figure.
 """
 
 from __future__ import annotations
@@ -49,18 +55,17 @@ def main(argv: list[str]) -> None:
     print(f"model {args.model}, batch {args.batch} x {args.length} tokens, {args.threads} threads, "
           f"{args.warmup} warm-up + {args.steps} measured steps, chunks of {args.chunk}, {args.repeats} repeats")
     start_ray(args.threads)
-    ratios: dict[str, list[float]] = {"trainer": [], **{f"raytl-zero{z}": [] for z in STAGES}}
+    ratios: dict[str, list[float]] = {name: [] for z in STAGES for name in (f"raytl-zero{z}", f"trainer-zero{z}")}
     for _ in range(args.repeats):
-        bare, trainer = _bare(args, rows, pad_id), _trainer(args, rows, pad_id)
-        ratios["trainer"].append(trainer / bare)
-        print(f"  in this process: bare {bare:.1f}, trainer {trainer:.1f} samples/s", flush=True)
         for zero in STAGES:
             rates = _raytl(args, rows, pad_id, zero)
             ratios[f"raytl-zero{zero}"].append(rates["raytl"] / rates["bare"])
-            print(f"  in a Ray worker, alternating: raytl ZeRO-{zero} {rates['raytl']:.1f}, bare "
-                  f"{rates['bare']:.1f} samples/s", flush=True)
+            ratios[f"trainer-zero{zero}"].append(rates["trainer"] / rates["bare"])
+            print(f"  in a Ray worker, interleaved: raytl ZeRO-{zero} {rates['raytl']:.1f}, Trainer "
+                  f"{rates['trainer']:.1f} (model in {rates['trainer_wrapper']}), bare {rates['bare']:.1f} samples/s",
+                  flush=True)
     for name, values in ratios.items():
-        print(f"{name:>12} / bare: {summary(values, '')}")
+        print(f"{name:>14} / bare: {summary(values, '')}")
     print(_figure(ratios))
 
 
@@ -68,8 +73,10 @@ def _figure(ratios: dict[str, list[float]]) -> str:
     medians = {name: statistics.median(values) for name, values in ratios.items()}
     parts = [f"{name} {medians[name]:.3f} [min {min(values):.3f}]" for name, values in ratios.items()]
     headline = min(medians[f"raytl-zero{z}"] for z in STAGES)
+    trainer = max(medians[f"trainer-zero{z}"] for z in STAGES)
     return (f"loop_overhead: {headline:.3f} (target >= 0.95 of bare and faster than Trainer; median [min] of "
-            f"per-repeat ratios to bare: {'; '.join(parts)}; raytl / Trainer {headline / medians['trainer']:.3f})")
+            f"per-repeat ratios to bare, all three loops interleaved in one worker: {'; '.join(parts)}; "
+            f"raytl / Trainer {headline / trainer:.3f})")
 
 
 def steady_rate(stamps: list[float], warmup: int, batch: int) -> float:
@@ -96,34 +103,6 @@ class _BareLoop:
             self.optimizer.step()
             self.optimizer.zero_grad()
             stamps.append(time.perf_counter())
-
-
-def _bare(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
-    loop, stamps = _BareLoop(args, rows, pad_id), []
-    loop.run(0, len(loop.batches), stamps)
-    return steady_rate(stamps, args.warmup, args.batch)
-
-
-def _trainer(args: argparse.Namespace, rows: list[dict], pad_id: int) -> float:
-    from transformers import Trainer, TrainerCallback, TrainingArguments
-
-    model, _, _ = task_model(args.model, args.seed)
-    stamps: list[float] = []
-
-    class Stamp(TrainerCallback):
-        def on_step_end(self, *_: Any, **__: Any) -> None:
-            stamps.append(time.perf_counter())
-
-    data = [{"input_ids": torch.tensor(r["input_ids"]), "labels": torch.tensor(r["labels"])} for r in rows]
-    with tempfile.TemporaryDirectory(prefix="bench-trainer-") as out:
-        training = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=args.batch, max_steps=args.warmup + args.steps,
-            learning_rate=LR, optim="adamw_torch", max_grad_norm=1.0, use_cpu=True, report_to=[],
-            save_strategy="no", logging_strategy="no", disable_tqdm=True, train_sampling_strategy="sequential",
-            dataloader_num_workers=0, seed=args.seed,
-        )
-        Trainer(model=_LossModel(model, pad_id), args=training, train_dataset=data, callbacks=[Stamp()]).train()
-    return steady_rate(stamps, args.warmup, args.batch)
 
 
 class _LossModel(torch.nn.Module):
@@ -175,9 +154,10 @@ def raytl_worker(config: dict[str, Any]) -> None:
                            batch_size=args.batch, micro_batch=args.batch, seed=args.seed, rank=0, world=1,
                            pad_id=args.pad_id).from_step(0)
     bare = _BareLoop(args, rows, args.pad_id)
-    durations: dict[str, list[float]] = {"raytl": [], "bare": []}
-    for first in range(0, total, args.chunk):
-        count = min(args.chunk, total - first)
+    durations: dict[str, list[float]] = {"raytl": [], "bare": [], "trainer": []}
+
+    def other_loops(first: int, count: int) -> None:
+        """raytl's `fit` and the bare loop for the same steps, while Trainer waits in its callback."""
         ours = [time.perf_counter()]
         fit(engine, batches, loss_fn, start_step=first, total_steps=first + count, eval_every=1,
             on_evaluation=lambda step, loss, ours=ours: ours.append(time.perf_counter()))
@@ -185,9 +165,49 @@ def raytl_worker(config: dict[str, Any]) -> None:
         theirs = [time.perf_counter()]
         bare.run(first, count, theirs)
         _keep(durations["bare"], theirs, first, args.warmup)
-    rates = {name: args.batch / statistics.median(values) for name, values in durations.items()}
+
+    wrapped = _trainer(args, rows, total, durations["trainer"], other_loops)
+    rates: dict[str, Any] = {name: args.batch / statistics.median(values) for name, values in durations.items()}
+    rates["trainer_wrapper"] = wrapped
     # Train V2 keeps only metrics reported with a checkpoint: a file on this (local) machine is simpler
     Path(args.out).write_text(json.dumps(rates))
+
+
+def _trainer(args: argparse.Namespace, rows: list[dict], total: int, durations: list[float], pause) -> str:
+    """Hugging Face `Trainer` on the same model, rows and batch; every `chunk` of its steps it calls
+    `pause(first, count)` from a callback, which runs the other loops for those steps. A Trainer step's duration
+    runs from the end of the previous step (or the pause) to its end: data loading and every Trainer overhead
+    count, the pauses do not. Returns the class `Trainer` wrapped the model in (DistributedDataParallel here: the
+    worker's torch.distributed group is initialised, as in Ray Train's own Trainer integration)."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    model, _, _ = task_model(args.model, args.seed)
+
+    class Interleave(TrainerCallback):
+        def __init__(self) -> None:
+            self.resumed = time.perf_counter()
+
+        def on_step_end(self, _args: Any, state: Any, *_: Any, **__: Any) -> None:
+            step = state.global_step
+            if step > args.warmup:
+                durations.append(time.perf_counter() - self.resumed)
+            if step % args.chunk == 0 or step == total:
+                first = (step - 1) // args.chunk * args.chunk
+                pause(first, step - first)
+            self.resumed = time.perf_counter()
+
+    data = [{"input_ids": torch.tensor(r["input_ids"]), "labels": torch.tensor(r["labels"])} for r in rows]
+    with tempfile.TemporaryDirectory(prefix="bench-trainer-") as out:
+        training = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=args.batch, max_steps=total,
+            learning_rate=LR, optim="adamw_torch", max_grad_norm=1.0, use_cpu=True, report_to=[],
+            save_strategy="no", logging_strategy="no", disable_tqdm=True, train_sampling_strategy="sequential",
+            dataloader_num_workers=0, seed=args.seed,
+        )
+        trainer = Trainer(model=_LossModel(model, args.pad_id), args=training, train_dataset=data,
+                          callbacks=[Interleave()])
+        trainer.train()
+        return type(trainer.model_wrapped).__name__
 
 
 def _keep(durations: list[float], stamps: list[float], first: int, warmup: int) -> None:
