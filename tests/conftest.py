@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Token authentication, as Ray >= 2.59 turns on for every local cluster anyway, made explicit before anything
+# imports Ray: Ray reads RAY_AUTH_MODE once, at import, and a driver joining a cluster that `ray start` began
+# (tests/test_autoscaling.py) sends its token (~/.ray/auth_token) only when the mode was set then.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def tiny_space(storage: Path, **overrides: Any) -> dict[str, Any]:

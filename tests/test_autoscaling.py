@@ -30,12 +30,7 @@ from raytl.search.trainable import DRIVER_RESOURCE
 from tests.conftest import tiny_space, write_space
 from tests.test_fault_tolerance import free_port
 
-pytestmark = [
-    pytest.mark.slow,
-    # opt-in: on a shared 2-core machine its first run failed to connect to the fake head and it could not be made
-    # reliable in the time available (see docs/readme/fault_tolerance.md, "Autoscaling")
-    pytest.mark.skipif(os.environ.get("RAYTL_TEST_AUTOSCALING") != "1", reason="set RAYTL_TEST_AUTOSCALING=1"),
-]
+pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 IDLE_TIMEOUT_MINUTES = 0.1
