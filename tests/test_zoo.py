@@ -177,6 +177,14 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+def _spawn_two(worker, tmp_path: Path) -> None:
+    """Run `worker(rank, 2, port, tmp)` in two spawned processes that form a gloo group on a free port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    torch.multiprocessing.start_processes(worker, args=(2, port, str(tmp_path)), nprocs=2, start_method="spawn")
+
+
 @pytest.mark.slow
 def test_zero3_tiny_model_built_partitioned_trains_and_reloads_exactly(tmp_path: Path) -> None:
     from safetensors.torch import load_file
@@ -186,11 +194,7 @@ def test_zero3_tiny_model_built_partitioned_trains_and_reloads_exactly(tmp_path:
 
     space = parse_space(tiny_space(tmp_path / "runs", deepspeed={"zero_stage": 3}))
     (tmp_path / "space.json").write_text(space.model_dump_json())
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    torch.multiprocessing.start_processes(_zero3_worker, args=(2, port, str(tmp_path)), nprocs=2,
-                                          start_method="spawn")
+    _spawn_two(_zero3_worker, tmp_path)
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["partitioned"] == [True, True], "ZeRO-3 models must be constructed partitioned"
     trained = load_file(tmp_path / "trained.safetensors")
@@ -253,10 +257,6 @@ def _zero3_bf16_worker(rank: int, world: int, port: int, tmp: str) -> None:
 
 @pytest.mark.slow
 def test_zero3_bf16_trains_with_a_head_built_outside_zero_init(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    torch.multiprocessing.start_processes(_zero3_bf16_worker, args=(2, port, str(tmp_path)), nprocs=2,
-                                          start_method="spawn")
+    _spawn_two(_zero3_bf16_worker, tmp_path)
     result = json.loads((tmp_path / "bf16.json").read_text())
     assert result["dtypes"] == ["torch.bfloat16"] and 0 < result["loss"] < 10
