@@ -192,3 +192,19 @@ def test_credential_scan_catches(sample: str) -> None:
 def test_credential_scan_allows_placeholders() -> None:
     assert _credential_hits("Arn: arn:aws:iam::<your-aws-account-id>:instance-profile/<profile>") == []
     assert _credential_hits("authOptions:\n  mode: token\n~/.ray/auth_token: ~/.ray/auth_token") == []
+
+
+def test_ray_submit_script_runs_the_raytl_command(tmp_path: Path) -> None:
+    """`ray submit CLUSTER clusters/raytl_submit.py -- ARGS` runs `python raytl_submit.py ARGS` on the head."""
+    import subprocess
+    import sys
+
+    script = CLUSTERS / "raytl_submit.py"
+    space = Path(__file__).resolve().parent.parent / "search_spaces" / "quickstart.yaml"
+    done = subprocess.run([sys.executable, str(script), "plan", str(space)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "quickstart" in done.stdout
+    bad = subprocess.run([sys.executable, str(script), "plan", str(tmp_path / "missing.yaml")], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr
