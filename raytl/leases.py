@@ -3,8 +3,9 @@
 A lease is one small file (or object) named after the phase. Taking it must be atomic, and a lease whose owner
 stopped renewing it (the owner crashed) must be breakable by exactly one waiter:
 
-- `FileLease` (a local directory or a POSIX shared mount): created with O_CREAT | O_EXCL, renewed by touching
-  its mtime, broken by renaming it aside (rename is atomic, so one breaker wins; the winner then creates anew).
+- `FileLease` (a local directory or a POSIX shared mount): created exclusively (`storage.create_exclusive`: the
+  full content hard-linked into place, so exactly one creator wins), renewed by touching its mtime, broken by
+  renaming it aside (rename is atomic, so one breaker wins; the winner then creates anew).
 - `ObjectLease` (s3://, gs://): conditional writes, which pyarrow does not expose, so through the cloud SDK:
   created with "only if absent" (S3 `If-None-Match: *`, GCS `ifGenerationMatch=0`), renewed and broken with
   "only if unchanged since I read it" (S3 `If-Match: <etag>`, GCS `ifGenerationMatch=<generation>`), a
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from raytl.storage import is_local
+from raytl.storage import create_exclusive, is_local
 
 
 class Lease(Protocol):
@@ -74,21 +75,16 @@ class FileLease:
     stale_after: float
 
     def acquire(self, owner: str) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create_exclusive(str(self.path), owner.encode()):
+            return True
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                stale = time.time() - self.path.stat().st_mtime > self.stale_after
-            except FileNotFoundError:
-                return False
-            if stale:
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(self.path, self.path.with_name(f".broken-{uuid.uuid4().hex[:8]}"))
-            return False  # the breaker takes the lease on its next poll, by creating it
-        with os.fdopen(fd, "w") as handle:
-            handle.write(owner)
-        return True
+            stale = time.time() - self.path.stat().st_mtime > self.stale_after
+        except FileNotFoundError:
+            return False
+        if stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.path, self.path.with_name(f".broken-{uuid.uuid4().hex[:8]}"))
+        return False  # the breaker takes the lease on its next poll, by creating it
 
     def renew(self) -> bool:
         try:

@@ -347,22 +347,18 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     several concurrent callers wins and no reader ever sees a partial file. Filesystems without hard links
     fall back to os.open(O_CREAT | O_EXCL), still exactly one winner but briefly visible while written.
 
-    Object stores: NOT atomic. pyarrow exposes neither S3's `If-None-Match: *` nor GCS's
-    `ifGenerationMatch=0` preconditions, so this is check-then-put: two concurrent callers can both get
-    True and the last upload wins. Use it there only when racing writers would write equivalent content,
-    or when one process (the search driver on the head node) is the only creator of that name.
+    Object stores: atomic too, through the store's conditional write (S3 `If-None-Match: *`, GCS
+    `ifGenerationMatch=0`; see `raytl.leases.object_store`), which pyarrow does not expose.
 
+    >>> delete("/tmp/raytl-doc/claim")  # from an earlier run of this example
     >>> create_exclusive("/tmp/raytl-doc/claim", b"trial-1"), create_exclusive("/tmp/raytl-doc/claim", b"2")
     (True, False)
     """
-    fs, path = resolve(uri)
-    if not isinstance(fs, pafs.LocalFileSystem):
-        if fs.get_file_info(path).type != pafs.FileType.NotFound:
-            return False
-        with fs.open_output_stream(path) as out:
-            out.write(data)
-        return True
-    return _create_exclusive_local(path, data)
+    if not is_local(uri):
+        from raytl.leases import object_store  # the cloud SDKs, only for object stores
+
+        return object_store(uri).create(urlsplit(uri).path.lstrip("/"), data) is not None
+    return _create_exclusive_local(resolve(uri)[1], data)
 
 
 def _create_exclusive_local(path: str, data: bytes) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from raytl import storage
 from raytl.errors import InputError
+from tests.objectstore import s3_bucket
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -265,31 +266,12 @@ def test_create_exclusive_processes_one_winner_per_name(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def s3_root() -> Iterator[str]:
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    boto3 = pytest.importorskip("boto3")
-    patch = pytest.MonkeyPatch()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/nonexistent",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-    }.items():
-        patch.setenv(key, value)
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="raytl-test")
-    yield f"s3://raytl-test/runs?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-    server.stop()
-    patch.undo()
+    with s3_bucket("raytl-test") as bucket:
+        yield storage.join(bucket, "runs")
 
 
 def _s3(root: str, sub: str) -> str:
-    path, query = root.split("?")
-    return f"{path}/{sub}?{query}"
+    return storage.join(root, sub)
 
 
 def test_s3_operations(s3_root: str, tmp_path: Path) -> None:

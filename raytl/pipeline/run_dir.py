@@ -55,9 +55,8 @@ class RunDir:
 
     def __post_init__(self) -> None:
         location = str(self.location)
-        if storage.is_local(location):
-            location = storage.resolve(location)[1]
-        object.__setattr__(self, "location", location.rstrip("/") if "?" not in location else location)
+        location = storage.resolve(location)[1] if storage.is_local(location) else storage.join(location)
+        object.__setattr__(self, "location", location)
 
     @classmethod
     def of(cls, parent: str, name: str) -> RunDir:
