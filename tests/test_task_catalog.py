@@ -43,7 +43,7 @@ XTREME_LANGUAGES = {
     "vi zh",
 }
 GROUPS = {"simple NLI", "adversarial NLI", "paraphrase", "sentiment", "extractive QA", "commonsense multiple choice",
-          "multilingual MLM",
+          "multilingual MLM", "machine-translated",
           "syntactic tagging"}
 
 

@@ -91,6 +91,13 @@ _BUCC_COLUMNS = {"source": "source_sentence", "target": "target_sentence", "sour
 
 _WIKIPEDIA = {"id": "string", "url": "string", "title": "string", "text": "string"}
 
+# The paper's translated-data ablation: XNLI-MT-1.0's MultiNLI train in the 15 XNLI languages (English included, as
+# released; facebook/xnli's `train` split per language is this data) and XTREME's translate-train SQuAD v1.1 in the
+# 10 non-English XQuAD languages (no hub copy; its `en-{lang}` files hold translations only)
+_XNLI_MT = {"premise": "string", "hypothesis": "string", "label": "int64"}  # ClassLabel entailment/neutral/contra.
+XNLI_LANGUAGES = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
+SQUAD_MT_LANGUAGES = tuple("ar de el es hi ru th tr vi zh".split())
+
 _TASKS = [
     Task(
         name="mnli",
@@ -426,6 +433,45 @@ _TASKS = [
         group="multilingual MLM",
         world="text",
         description="Continued masked-LM on multilingual text (Wikipedia or your own text files), the paper's ablation",
+    ),
+    Task(
+        name="mnli_mt",
+        role="intermediate",
+        format="classification",
+        metric="accuracy",
+        languages=("en",),
+        train_languages=XNLI_LANGUAGES,
+        sources={
+            "train": HubSource("facebook/xnli", "{lang}", "train", _XNLI_MT, _NLI_COLUMNS),
+            "validation": _glue("mnli", "validation_matched", _GLUE_MNLI, _NLI_COLUMNS),
+        },
+        local={"train": LocalFile("XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv", "xnli_mt_tsv"),
+               "validation": LocalFile("MNLI/dev_matched.tsv", "glue_tsv")},
+        labels=NLI_LABELS,
+        label_aliases={"contradictory": "contradiction"},
+        group="machine-translated",
+        world="nli",
+        description="MultiNLI machine-translated (XNLI-MT-1.0 translate-train): 392,702 pairs in each of the 15 XNLI "
+        "languages, English included; dev = English MNLI matched",
+    ),
+    Task(
+        name="squad_mt",
+        role="intermediate",
+        format="span_qa",
+        metric="squad",
+        languages=("en",),
+        train_languages=SQUAD_MT_LANGUAGES,
+        sources={
+            "train": HubSource("", None, "train", _SQUAD, _QA_COLUMNS),  # no hub copy: local files only
+            "validation": _qa("rajpurkar/squad", "plain_text", "validation"),
+        },
+        local={"train": LocalFile("translate-train/squad.translate.train.en-{lang}.json", "squad_json"),
+               "validation": LocalFile("dev-v1.1.json", "squad_json")},
+        dev_key="f1",
+        group="machine-translated",
+        world="qa",
+        description="SQuAD v1.1 machine-translated (XTREME translate-train, SQuAD JSON) into the 10 non-English "
+        "XQuAD languages; dev = English SQuAD v1.1",
     ),
 ]
 

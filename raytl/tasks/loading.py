@@ -129,13 +129,14 @@ _READERS = {"hub": _from_hub, "generated": _generated, "local": _from_directory}
 
 
 def count_local(task: Task, directory: Path) -> dict[str, dict[str, int]]:
-    """Examples per split and language in the task's original files under `directory` (train is English); files
+    """Examples per split and language in the task's original files under `directory` (train in its train
+    languages, English for most tasks); files
     that are not there are listed under "missing" instead of failing the whole count."""
     data = DataConfig(source="local", dir=directory)
     counts: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
     for split, local in task.local.items():
-        for lang in ["en"] if split == "train" else task.languages:
+        for lang in task.train_languages if split == "train" else task.languages:
             path = Path(directory) / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
             if not path.exists():
                 missing.append(str(path))

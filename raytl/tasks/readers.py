@@ -48,6 +48,20 @@ def xnli_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
     return Dataset.from_dict({column: [row[column] for row in rows] for column in columns})
 
 
+def xnli_mt_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """XNLI-MT-1.0 `multinli/multinli.train.{lang}.tsv` (MultiNLI machine-translated): premise, hypo, label
+    ("contradictory" for contradiction) -> facebook/xnli's premise/hypothesis/label."""
+    rows = read_tsv(path, ["premise", "hypo", "label"])
+    for number, row in enumerate(rows, start=2):
+        if row["hypo"] is None or row["label"] is None:
+            raise InputError(f"{path}: line {number}: expected 3 tab-separated fields (premise, hypo, label)")
+    return Dataset.from_dict({
+        "premise": [row["premise"] for row in rows],
+        "hypothesis": [row["hypo"] for row in rows],
+        "label": [_tag(task, row["label"], path, number) for number, row in enumerate(rows, start=2)],
+    })
+
+
 def pawsx_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
     """PAWS-X x-final/{lang}/{train,dev_2k,test_2k}.tsv: id, sentence1, sentence2, label."""
     rows = read_tsv(path, ["id", "sentence1", "sentence2", "label"])
@@ -286,6 +300,7 @@ READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
     "bucc_files": bucc_files,
     "glue_tsv": glue_tsv,
     "xnli_tsv": xnli_tsv,
+    "xnli_mt_tsv": xnli_mt_tsv,
     "pawsx_tsv": pawsx_tsv,
     "squad_json": squad_json,
     "ud_conllu": ud_conllu,
