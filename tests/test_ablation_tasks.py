@@ -79,3 +79,58 @@ def test_a_mixture_may_mix_mlm_and_translated_tasks(tmp_path: Path) -> None:
                                    intermediate_tasks=["none", "mt_mlm"]),
                         intermediate_tasks=list(TASKS), targets=["xnli"])
     assert space.mixtures["mt_mlm"].tasks == ["mnli_mt", "mlm"]
+
+
+@pytest.fixture
+def one_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A gloo group of one process (DeepSpeed's engine needs a process group), removed afterwards."""
+    import socket
+
+    import torch.distributed as dist
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
+           "RAYTL_CACHE_DIR": str(tmp_path / "cache")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_mlm_mixture_trains_an_intermediate_phase(tmp_path: Path, one_process_group: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """MNLI + multilingual MLM as one intermediate phase on the tiny model: MLM rows come from every train language,
+    both heads train, both tasks are scored on their English dev sets, and the encoder is published."""
+    from raytl.pipeline import phases
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.pipeline.store import PhaseStore
+    from raytl.training.engine import Ranks
+
+    phase = {"lr": {"low": 2e-3, "high": 2e-3}, "max_steps": 6, "batch_size": 8, "max_length": 32, "eval_every": 6}
+    space = parse_space(tiny_space(
+        tmp_path / "runs", mixtures={"nli_mlm": {"tasks": ["mnli", "mlm"], "sampling": "temperature"}},
+        intermediate_tasks=["none", "nli_mlm"], intermediate=phase, target=phase, resources={"num_workers": 1},
+        data={"source": "generated", "generated_train_size": 32, "generated_eval_size": 16}))
+    encoded: list[tuple[str, str, str]] = []
+    real_encoded = phases.encoded
+
+    def recording(worker, task, split, lang, max_length):  # noqa: ANN001, ANN202
+        encoded.append((task.name, split, lang))
+        return real_encoded(worker, task, split, lang, max_length)
+
+    monkeypatch.setattr(phases, "encoded", recording)
+    run = RunDir(tmp_path / "run")
+    worker = phases.Worker(space, phases.TrialParams("tiny", "nli_mlm", 2e-3, 2e-3), Ranks(0, 1), run, "t0")
+    published = phases.obtain_intermediate(worker)
+
+    mlm_train = {lang for task, split, lang in encoded if (task, split) == ("mlm", "train")}
+    assert mlm_train == set(TASKS["mlm"].train_languages) and len(mlm_train) == 15
+    assert ("mnli", "train", "en") in encoded and ("mlm", "validation", "en") in encoded
+    (build,) = PhaseStore(run.phases).builds()
+    assert build["task"] == "nli_mlm" and build["steps"] == 6
+    assert sorted(build["dev"]) == ["mlm", "mnli"]
+    assert 0 <= build["dev"]["mlm"]["accuracy"] <= 100 and 0 <= build["dev"]["mnli"]["accuracy"] <= 100
+    assert (published / "model.safetensors").is_file()
