@@ -205,7 +205,8 @@ class SearchConfig(_Strict):
         "joint", description="joint: one objective, the mean over targets; per_target: one study per target, "
         "run one after the other, reporting the best intermediate task of each"
     )
-    num_trials: PositiveInt = Field(10, description="trials per study (per target in per_target mode)")
+    num_trials: PositiveInt = Field(10, description="trials per study (per target in per_target mode), first-pass "
+                                    "points included; `raytl plan` prints the total")
     max_concurrent_trials: PositiveInt = 1
     seed: int = 0
     max_failures: int = Field(1, ge=0, description="retries of a failed trial from its last checkpoint")
@@ -222,6 +223,13 @@ class SearchConfig(_Strict):
     gpu_hours: PositiveFloat | None = Field(
         None, description="stop when the trials' wall time x GPUs sums to this (GPUs = num_workers x gpus_per_worker)"
     )
+
+    @model_validator(mode="after")
+    def _grid_has_no_points(self) -> SearchConfig:
+        if self.algorithm == "grid" and self.points_to_evaluate:
+            raise ValueError("search.points_to_evaluate: a grid runs every cell once and its points would replace "
+                             "cells; allowed: no points with algorithm: grid, or algorithm: optuna or random")
+        return self
 
 
 class MixtureConfig(_Strict):
@@ -249,7 +257,9 @@ class SearchSpace(_Strict):
         min_length=1, description=f"task or mixture names, '{NO_INTERMEDIATE}' = baseline"
     )
     targets: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description=(
+        "training seeds: grid runs every cell at each seed; optuna and random take them in turn (trial i of a study "
+        "uses seeds[i mod len(seeds)]), and defaults_first runs every model x task at each"))
     intermediate: PhaseConfig
     target: PhaseConfig
     data: DataConfig = DataConfig()

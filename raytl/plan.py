@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
+from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
 from raytl.models.zoo import ZOO
 from raytl.planner import check_fits, entries, gpu_bytes
+from raytl.search.counts import describe_trials
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
@@ -35,19 +36,22 @@ def describe(space: SearchSpace) -> str:
     intermediates = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
     lines = [
         f"search '{space.name}' -> {Path(space.storage) / space.name}",
-        f"  trials: {space.search.num_trials} ({space.search.algorithm}), at most "
-        f"{space.search.max_concurrent_trials} at once; scheduler: {space.scheduler.type}",
+        *describe_trials(space),
+        f"  at most {space.search.max_concurrent_trials} trials at once; scheduler: {space.scheduler.type}",
         f"  each trial: {res.num_workers} Ray Train workers x ({res.cpus_per_worker:g} CPU, "
         f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
         f"{space.deepspeed.precision}",
         "  models:",
         *(f"    {m}: {e.hub_id or 'built from config'} ({_params(e.params)})" for m, e in entries(space).items()),
         "  phases of a trial:",
-        f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
-        f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
-        f" (log); trained once per (model, task, lr, seed) and shared across trials",
+        f"    1. intermediate, one of: {', '.join(space.intermediate_tasks)}; "
+        f"{_length(space.intermediate)}; lr {_lrs(space, space.intermediate)}"
+        f"; trained once per (model, task, lr, seed) and shared across trials",
         f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
-        f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log); dev selection on English",
+        f"lr {_lrs(space, space.target)}; dev selection on English",
+        *(f"       {t}: {_length(space.target_phase(t))}, batch {space.target_phase(t).batch_size}, max length "
+          f"{space.target_phase(t).max_length}, lr {_lrs(space, space.target_phase(t))}"
+          for t in space.targets if t in space.target_overrides),
         "    3. zero-shot evaluation on the " + space.eval_split + " split:",
         *(f"       {t}: {TASKS[t].metric}, {len(TASKS[t].languages)} languages: {' '.join(TASKS[t].languages)}"
           for t in space.targets),
@@ -63,6 +67,15 @@ def _memory_lines(space: SearchSpace) -> list[str]:
     limit = f"{available / GIB:.1f} GiB per worker" if available else "no resources.gpu_memory_gb set"
     return [f"  estimated memory per GPU ({limit}; see raytl/training/memory.py):",
             *(f"    {row.line()}" for row in check_fits(space, "plan"))]
+
+
+def _lrs(space: SearchSpace, phase: PhaseConfig) -> str:
+    """The searched (log) learning-rate range per model: `large [1e-05, 4e-05], xl [4e-06, 1.6e-05]`."""
+    ranges = {model: phase.lr_range(model) for model in space.models}
+    if len({(r.low, r.high) for r in ranges.values()}) == 1:
+        only = next(iter(ranges.values()))
+        return f"in [{only.low:g}, {only.high:g}] (log)"
+    return "(log) " + ", ".join(f"{model} [{r.low:g}, {r.high:g}]" for model, r in ranges.items())
 
 
 def _length(phase) -> str:

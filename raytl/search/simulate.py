@@ -113,13 +113,14 @@ def trial_plan(space: SearchSpace, noise_seed: int) -> TrialPlan:
 
 
 def grid_steps(space: SearchSpace) -> int:
-    """Steps of the full grid run to completion: every model x intermediate at default learning rates, each
+    """Steps of the full grid run to completion: every model x intermediate x seed at default learning rates, each
     intermediate phase trained once, every trial training every target."""
     plan = trial_plan(space, 0)
     trained = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
     per_trial = sum(target.steps for target in plan.targets)
-    models, tasks = len(space.models), len(space.intermediate_tasks)
-    return models * len(trained) * space.intermediate.max_steps + models * tasks * per_trial  # type: ignore[operator]
+    models, tasks, seeds = len(space.models), len(space.intermediate_tasks), len(space.seeds)
+    return seeds * (models * len(trained) * space.intermediate.max_steps  # type: ignore[operator]
+                    + models * tasks * per_trial)
 
 
 def truth(space: SearchSpace, table: TransferTable) -> dict[str, str]:

@@ -2,8 +2,9 @@
 learning-rate ranges depend on the model size through `lr_by_model`).
 
 Ray's OptunaSearch pickles the function by reference, so it lives at module level and gets the space through
-`functools.partial`. Grid mode suggests only the categorical choices; its learning rates are constants (the
-phases' default, middle, learning rates for the model), returned beside the suggestions.
+`functools.partial`. Grid mode suggests only the categorical choices (model, intermediate task, seed); its learning
+rates are constants (the phases' default, middle, learning rates for the model), returned beside the suggestions.
+Elsewhere the seed is a constant too, taken in turn by trial number (see `raytl.search.counts`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 import optuna
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
+from raytl.search.counts import seed_of, trial_count
 
 
 def define_trial(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Suggest one trial's parameters; returns the constants that go with them."""
     model = trial.suggest_categorical("model", space.models)
     intermediate = trial.suggest_categorical("intermediate", space.intermediate_tasks)
-    constants: dict[str, Any] = {"seed": space.seeds[0]}
-    if space.search.algorithm == "grid":
-        return {**constants, **default_lrs(space, model, intermediate)}
+    if space.search.algorithm == "grid":  # the seed is a grid axis: every cell at every seed
+        trial.suggest_categorical("seed", space.seeds)
+        return default_lrs(space, model, intermediate)
+    constants: dict[str, Any] = {"seed": seed_of(space, trial.number)}  # by turns, never chosen by the sampler
     if intermediate != NO_INTERMEDIATE:
         lr = space.intermediate.lr_range(model)
         trial.suggest_float("lr_intermediate", lr.low, lr.high, log=True)
@@ -46,7 +49,8 @@ def default_lrs(space: SearchSpace, model: str, intermediate: str) -> dict[str, 
 
 
 def points_to_evaluate(space: SearchSpace) -> list[dict[str, Any]]:
-    """Explicit `points_to_evaluate`, then (with `defaults_first`) every model x intermediate task at default lrs.
+    """Explicit `points_to_evaluate`, then (with `defaults_first`) every model x intermediate task at default lrs,
+    each point once per seed in a row (so the trials' turn-taking seeds give it every seed).
 
     >>> [p["intermediate"] for p in points_to_evaluate(space)]  # doctest: +SKIP
     ['none', 'mnli', 'qqp']
@@ -54,19 +58,17 @@ def points_to_evaluate(space: SearchSpace) -> list[dict[str, Any]]:
     points = [dict(point) for point in space.search.points_to_evaluate]
     if space.search.defaults_first and space.search.algorithm != "grid":
         points += [{"model": model, "intermediate": task, **default_lrs(space, model, task)}
-                   for model in space.models for task in space.intermediate_tasks]
+                   for model in space.models for task in space.intermediate_tasks for _ in space.seeds]
     return points
 
 
-def grid(space: SearchSpace) -> dict[str, list[str]]:
-    return {"model": list(space.models), "intermediate": list(space.intermediate_tasks)}
+def grid(space: SearchSpace) -> dict[str, list[Any]]:
+    return {"model": list(space.models), "intermediate": list(space.intermediate_tasks), "seed": list(space.seeds)}
 
 
 def num_trials(space: SearchSpace) -> int:
-    """Trials of one study: the grid's size in grid mode, else `search.num_trials`."""
-    if space.search.algorithm == "grid":
-        return len(space.models) * len(space.intermediate_tasks)
-    return space.search.num_trials
+    """Trials of one study (Tune's num_samples): the grid's size in grid mode, else `search.num_trials`."""
+    return trial_count(space).per_study
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
