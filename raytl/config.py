@@ -31,7 +31,12 @@ from raytl.credentials import find_secret
 from raytl.errors import InputError
 
 NO_INTERMEDIATE = "none"
-HUB_PREFIX = "hub:"  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
+HUB_PREFIX = "hub:"
+SELECTION_MODES = ("en_dev", "target_dev")
+RENAMED_KEYS = {  # keys that changed meaning: refused with the new spelling, never silently reinterpreted
+    "eval_split": "removed (it put test scores into the objective); allowed: selection: en_dev (default) or "
+    "target_dev. Every decision reads dev data; test is scored once per trial, for the selected checkpoint",
+}  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
 
 
 class _Strict(BaseModel):
@@ -259,8 +264,10 @@ class SearchSpace(_Strict):
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     tracking: TrackingConfig = TrackingConfig()
-    eval_split: Literal["test", "validation"] = Field(
-        "test", description="the split zero-shot scores (and so the objective) come from"
+    selection: Literal["en_dev", "target_dev"] = Field(
+        "en_dev", description="the dev data every decision reads: en_dev = English dev (XTREME's protocol, truly "
+        "zero-shot); target_dev = the targets' dev sets in their test languages where XTREME has them (uses "
+        "labelled target-language data). Test is scored once per trial, for the selected checkpoint, and reported"
     )
     target_overrides: dict[str, PhaseOverride] = Field(
         default_factory=dict, description="per-target changes to `target`, e.g. {xquad: {epochs: 2, max_length: 384}}"
@@ -281,6 +288,14 @@ class SearchSpace(_Strict):
         if "epochs" in changes and "max_steps" not in changes:
             changes["max_steps"] = None
         return PhaseConfig.model_validate({**self.target.model_dump(), **changes})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        for old, hint in RENAMED_KEYS.items():
+            if isinstance(data, dict) and old in data:
+                raise ValueError(f"{old}: {hint}")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpace:

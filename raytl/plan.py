@@ -9,7 +9,7 @@ from raytl.models.zoo import ZOO
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
-from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
+from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS, Task
 from raytl.training.memory import GIB
 
 
@@ -47,8 +47,11 @@ def describe(space: SearchSpace) -> str:
         f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
         f" (log); trained once per (model, task, lr, seed) and shared across trials",
         f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
-        f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log); dev selection on English",
-        "    3. zero-shot evaluation on the " + space.eval_split + " split:",
+        f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log)",
+        f"    3. selection: {SELECTION_TEXT[space.selection]}; the objective (what Optuna, the scheduler, winners "
+        "and reports' best read) is the mean dev score over the targets:",
+        *(f"       {t}: dev {_dev_text(TASKS[t], space.selection)}" for t in space.targets),
+        "    4. test, scored once per trial for the selected checkpoint and only reported:",
         *(f"       {t}: {TASKS[t].metric}, {len(TASKS[t].languages)} languages: {' '.join(TASKS[t].languages)}"
           for t in space.targets),
         f"  distinct intermediate phases at most: {len(intermediates) * len(space.models) * len(space.seeds)}"
@@ -56,6 +59,22 @@ def describe(space: SearchSpace) -> str:
         f"  data: {space.data.source}" + (f" ({space.data.dir})" if space.data.dir else ""),
     ]
     return "\n".join(lines + _memory_lines(space))
+
+
+SELECTION_TEXT = {
+    "en_dev": "en_dev, English dev (XTREME's protocol, truly zero-shot)",
+    "target_dev": "target_dev, the targets' dev sets in their test languages (labelled target-language data: not "
+    "zero-shot model selection)",
+}
+
+
+def _dev_text(task: Task, selection: str) -> str:
+    """Where a target's selection score comes from, e.g. `validation en (accuracy)`."""
+    dev_task = TASKS[task.dev_from or task.name]
+    languages = dev_task.selection_languages(selection)
+    source = f"{dev_task.name} " if dev_task is not task else ""
+    shown = " ".join(languages) if len(languages) <= 8 else f"{len(languages)} languages"
+    return f"{source}validation {shown} ({dev_task.dev_key if languages == ('en',) else 'task score'})"
 
 
 def _memory_lines(space: SearchSpace) -> list[str]:

@@ -50,7 +50,18 @@ def test_retrieval_targets_are_scored_once_per_encoder(tmp_path: Path) -> None:
 
     again = Progress()
     evaluate_retrieval(worker, "tatoeba", None, again, lambda extra, ckpt: None)
-    assert again.completed["tatoeba"].languages == tatoeba.languages and math.isnan(again.completed["tatoeba"].dev)
+    assert again.completed["tatoeba"].languages == tatoeba.languages and again.completed["tatoeba"].dev == tatoeba.dev
+
+
+def test_retrieval_selects_on_dev_data_only(tmp_path: Path) -> None:
+    """BUCC selects on its sample (dev) release, Tatoeba (no dev data of its own) on BUCC's: never on test."""
+    worker, progress = _worker(tmp_path, ["tatoeba", "bucc2018"]), Progress()
+    for target in ("tatoeba", "bucc2018"):
+        evaluate_retrieval(worker, target, None, progress, lambda extra, ckpt: None)
+    tatoeba, bucc = progress.completed["tatoeba"], progress.completed["bucc2018"]
+    assert sorted(bucc.dev_languages) == ["de", "fr", "ru", "zh"] and math.isfinite(bucc.dev) and bucc.dev > 0
+    assert tatoeba.dev == bucc.dev and tatoeba.dev_languages == bucc.dev_languages
+    assert bucc.dev != bucc.score  # dev (sample release) and test (training release) are different data
 
 
 def test_bucc_original_files_keep_distractors(tmp_path: Path) -> None:

@@ -69,6 +69,10 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
 PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # google/xtreme PAN-X ClassLabel order
 UDPOS_LANGUAGES = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
     "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+XNLI_LANGUAGES = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
+PAWSX_LANGUAGES = tuple("de en es fr ja ko zh".split())
+MLQA_LANGUAGES = tuple("ar de en es hi vi zh".split())
+UDPOS_NO_DEV = ("kk", "th", "tl", "yo")  # UD v2.5 has no dev treebank for them (the hub copy no validation split)
 PANX_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
     "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
     "tr", "ur", "vi", "yo", "zh")
@@ -129,7 +133,7 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple(["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]),
+        languages=XNLI_LANGUAGES,
         sources={
             "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
             "validation": HubSource(
@@ -147,6 +151,7 @@ _TASKS = [
         labels=NLI_LABELS,
         label_aliases={"contradictory": "contradiction"},
         world="nli",
+        dev_languages=XNLI_LANGUAGES,
         description="XNLI: train on English MultiNLI, test 5,010 pairs in each of 15 languages",
     ),
     Task(
@@ -154,7 +159,7 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple(["de", "en", "es", "fr", "ja", "ko", "zh"]),
+        languages=PAWSX_LANGUAGES,
         sources={
             # google/xtreme's PAWS-X.en train lacks 226 rows; the original release has all 49,401
             "train": HubSource("google-research-datasets/paws-x", "en", "train", _PAWSX_ORIGINAL, _PAIR_COLUMNS),
@@ -168,6 +173,7 @@ _TASKS = [
         },
         labels=("0", "1"),
         world="paraphrase",
+        dev_languages=PAWSX_LANGUAGES,
         description="PAWS-X: train on English PAWS-Wiki (49,401 pairs), test 2,000 pairs in each of 7 languages",
     ),
     Task(
@@ -210,7 +216,8 @@ _TASKS = [
         role="target",
         format="span_qa",
         metric="mlqa",
-        languages=tuple(["ar", "de", "en", "es", "hi", "vi", "zh"]),
+        languages=MLQA_LANGUAGES,
+        dev_languages=MLQA_LANGUAGES,
         sources={
             "train": _SQUAD_V1_TRAIN,
             "validation": _qa("google/xtreme", "MLQA.{lang}.{lang}", "validation"),
@@ -231,16 +238,18 @@ _TASKS = [
         languages=tuple(["ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te"]),
         sources={
             "train": _qa("google/xtreme", "tydiqa", "train", tydiqa=True),  # the `english-` rows
-            # no public test: the GoldP dev set is the test set, and its English part the English dev set
-            "validation": _qa("google/xtreme", "tydiqa", "validation", tydiqa=True),
+            # no public test: the GoldP dev set is the test set (English part included), so selection reads
+            # SQuAD v1.1 dev, the English dev set of XTREME's other zero-shot QA tasks
+            "validation": _qa("rajpurkar/squad", "plain_text", "validation"),
             "test": _qa("google/xtreme", "tydiqa", "validation", tydiqa=True),
         },
         local={"train": LocalFile("tydiqa-goldp-v1.1-train.json", "squad_json"),
-               "validation": LocalFile("tydiqa-goldp-v1.1-dev.json", "squad_json"),
+               "validation": LocalFile("dev-v1.1.json", "squad_json"),
                "test": LocalFile("tydiqa-goldp-v1.1-dev.json", "squad_json")},
         dev_key="f1",
         world="qa",
-        description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages",
+        description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages, select on "
+        "SQuAD v1.1 dev (TyDiQA has no dev data apart from its test set)",
     ),
     Task(
         name="anli_plus",
@@ -356,6 +365,7 @@ _TASKS = [
         local={split: LocalFile("ud-treebanks-v2.5", "ud_conllu") for split in ("train", "validation", "test")},
         labels=UPOS,
         dev_key="f1",
+        dev_languages=tuple(lang for lang in UDPOS_LANGUAGES if lang not in UDPOS_NO_DEV),
         world="syntax",
         description="UD-POS: train on UD v2.5 English (all treebanks), test in 33 languages; seqeval F1 as XTREME "
         "scores it, not token accuracy",
@@ -373,6 +383,7 @@ _TASKS = [
                "test": LocalFile("panx_dataset/{lang}/test", "panx_tsv")},
         labels=PANX_LABELS,
         dev_key="f1",
+        dev_languages=PANX_LANGUAGES,
         world="entities",
         description="PAN-X (WikiANN): train on English (20k sentences), test in 40 languages; IOB2 PER/ORG/LOC",
     ),
@@ -387,6 +398,7 @@ _TASKS = [
         ),
         sources={"test": HubSource("google/xtreme", "tatoeba.{iso3}", "validation", _RETRIEVAL, _TATOEBA_COLUMNS)},
         local={"test": LocalFile("tatoeba.{iso3}-eng.{iso3}", "tatoeba_text")},
+        dev_from="bucc2018",  # no dev data of its own: selects on BUCC's sample (dev) release
         world="translation",
         description="Tatoeba (LASER v1): up to 1,000 pairs with English per language; nearest neighbour, no training",
     ),
@@ -397,6 +409,7 @@ _TASKS = [
         metric="bucc_f1",
         dev_key="f1",
         languages=("de", "fr", "ru", "zh"),
+        dev_languages=("de", "fr", "ru", "zh"),  # the sample release; no English-only dev (retrieval is x-en)
         sources={
             # the hub copy keeps only gold pairs (no distractors) and puts sentence ids in the *_lang columns
             "validation": HubSource("google/xtreme", "bucc18.{lang}", "validation", _RETRIEVAL, _BUCC_COLUMNS),

@@ -96,6 +96,9 @@ class Task:
     for tasks whose canonical columns are built from several hub columns: `columns` then renames hub columns to the
     names the shape reads. `label_file` (under `data.dir`, one label per line) supplies `labels` at load time for
     tasks whose label set comes with the user's data (CCG supertags); `labels` is then empty in the entry.
+    `dev_languages` are the languages in which the task's `validation` split is dev data of its own (what
+    `selection: target_dev` reads); `dev_from` names the task whose dev data selects for a task that has none
+    (Tatoeba selects on BUCC's sample release). No decision ever reads the `test` split.
     """
 
     name: str
@@ -115,6 +118,21 @@ class Task:
     more_sources: Mapping[Split, tuple[HubSource, ...]] = field(default_factory=lambda: MappingProxyType({}))
     shape: str = ""
     label_file: str = ""
+    dev_languages: tuple[str, ...] = ("en",)
+    dev_from: str = ""
+
+    def selection_languages(self, selection: str) -> tuple[str, ...]:
+        """The dev languages a selection protocol reads: `en_dev` (XTREME's, truly zero-shot) English dev where the
+        task has one; `target_dev`, and `en_dev` for a task without English dev (BUCC), its dev data in every
+        language that has some (`dev_languages`).
+
+        >>> Task("x", "target", "classification", "accuracy", ("de", "en"), {}, dev_languages=("de", "en")
+        ...      ).selection_languages("target_dev")
+        ('de', 'en')
+        """
+        if selection == "en_dev" and "en" in self.dev_languages:
+            return ("en",)
+        return self.dev_languages
 
     def source(self, split: Split) -> HubSource:
         if split not in self.sources:
