@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from raytl.config import NO_INTERMEDIATE
+from raytl.models.zoo import retrieval_layer
 from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
 from raytl.retrieval import mean_pool
 from raytl.scoring import task_score
@@ -30,7 +31,7 @@ def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, pr
     """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target."""
     task = TASKS[target]
     layer = worker.space.retrieval.layer
-    layer = worker.entry.layers // 2 if layer is None else layer
+    layer = retrieval_layer(worker.entry, layer)
     cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
     result = worker.run.read_json(cache)
     if result is None:
