@@ -131,7 +131,7 @@ class DataConfig(_Strict):
 class RetrievalConfig(_Strict):
     """Sentence embeddings for BUCC and Tatoeba: the mean over non-pad tokens of one hidden layer (recorded)."""
 
-    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: the middle")
+    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: 14/24 of depth")
     max_length: PositiveInt = 512
     batch_size: PositiveInt = 100
 
