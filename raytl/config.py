@@ -9,6 +9,7 @@ bad file fails in milliseconds, before Ray starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +32,12 @@ from raytl.credentials import find_secret
 from raytl.errors import InputError
 
 NO_INTERMEDIATE = "none"
-HUB_PREFIX = "hub:"
-SELECTION_MODES = ("en_dev", "target_dev")
+HUB_PREFIX = "hub:"  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
+HUB_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")  # a branch, tag, commit or refs/pr/N of a hub repository
 RENAMED_KEYS = {  # keys that changed meaning: refused with the new spelling, never silently reinterpreted
     "eval_split": "removed (it put test scores into the objective); allowed: selection: en_dev (default) or "
     "target_dev. Every decision reads dev data; test is scored once per trial, for the selected checkpoint",
-}  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
+}
 
 
 class _Strict(BaseModel):
@@ -134,7 +135,7 @@ class DataConfig(_Strict):
 class RetrievalConfig(_Strict):
     """Sentence embeddings for BUCC and Tatoeba: the mean over non-pad tokens of one hidden layer (recorded)."""
 
-    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: the middle")
+    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: 14/24 of depth")
     max_length: PositiveInt = 512
     batch_size: PositiveInt = 100
 
@@ -245,7 +246,9 @@ class SearchSpace(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     storage: str = Field("runs", description="run parent directory or cloud URI (s3://, gs://)")
-    models: list[str] = Field(min_length=1, description="zoo names, or hub:<hub id or model directory>")
+    models: list[str] = Field(
+        min_length=1, description="zoo names, or hub:<hub id>[@<revision>] or hub:<model directory>"
+    )
     trust_remote_code: list[str] = Field(
         default_factory=list, description="models (from `models`) allowed to run code from their hub repository"
     )
@@ -318,10 +321,12 @@ class SearchSpace(_Strict):
     def _known_models(cls, names: list[str], info: ValidationInfo) -> list[str]:
         allowed = (info.context or {}).get("models")
         hub = [name for name in names if name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)]
+        for name in hub:
+            split_hub_name(name)
         _check_names(names, None, "model")
         if allowed is not None:
-            _check_names([n for n in names if n not in hub], [*allowed, f"{HUB_PREFIX}<hub id or model directory>"],
-                         "model")
+            _check_names([n for n in names if n not in hub],
+                         [*allowed, f"{HUB_PREFIX}<hub id>[@<revision>] or {HUB_PREFIX}<model directory>"], "model")
         return names
 
     @model_validator(mode="after")
@@ -377,6 +382,26 @@ def _check_names(names: list[str], allowed: Iterable[str] | None, what: str) -> 
             if name not in allowed:
                 raise ValueError(f"unknown {what} '{name}'; allowed: {', '.join(allowed)}")
     return names
+
+
+def split_hub_name(name: str) -> tuple[str, str | None]:
+    """`hub:<owner/name>[@<revision>]` or `hub:<model directory>` -> (hub id or directory, revision or None).
+
+    A directory (a path starting with `/`, `.` or `~`) takes no revision, so an `@` in its path is kept. Raises
+    ValueError naming what is allowed when the revision is empty or not a branch, tag or commit.
+
+    >>> split_hub_name("hub:facebook/xlm-roberta-xxl@refs/pr/7"), split_hub_name("hub:/models/m@v2")
+    (('facebook/xlm-roberta-xxl', 'refs/pr/7'), ('/models/m@v2', None))
+    """
+    source = name.removeprefix(HUB_PREFIX)
+    if source.startswith(("/", ".", "~")) or "@" not in source:
+        return source, None
+    hub_id, _, revision = source.rpartition("@")
+    if not hub_id or not HUB_REVISION.fullmatch(revision) or ".." in revision:
+        raise ValueError(f"'{name}' is not a hub model name; allowed: {HUB_PREFIX}<owner/name>@<branch, tag or "
+                         f"commit> (e.g. {HUB_PREFIX}facebook/xlm-roberta-xxl@main), {HUB_PREFIX}<owner/name> or "
+                         f"{HUB_PREFIX}<model directory>")
+    return hub_id, revision
 
 
 def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:

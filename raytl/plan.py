@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
-from raytl.models.zoo import ZOO
+from raytl.errors import InputError
+from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
@@ -26,7 +27,23 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
     check_writable(space.storage, key_path="storage", file=str(path))
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
+    retrieval_layers(space, str(path))
     return space
+
+
+def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
+    """The hidden layer each model embeds the searched retrieval targets with (none searched: empty); an explicit
+    `retrieval.layer` deeper than a model is a one-line InputError.
+
+    >>> retrieval_layers(space, "space.yaml")  # doctest: +SKIP
+    {'base': 7, 'large': 14}
+    """
+    if not any(TASKS[target].format == "retrieval" for target in space.targets):
+        return {}
+    try:
+        return {name: retrieval_layer(entry, space.retrieval.layer) for name, entry in entries(space).items()}
+    except ValueError as exc:
+        raise InputError(f"{source}: retrieval.layer: {exc}") from None
 
 
 def describe(space: SearchSpace) -> str:
@@ -41,7 +58,7 @@ def describe(space: SearchSpace) -> str:
         f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
         f"{space.deepspeed.precision}",
         "  models:",
-        *(f"    {m}: {e.hub_id or 'built from config'} ({_params(e.params)})" for m, e in entries(space).items()),
+        *_model_lines(space),
         "  phases of a trial:",
         f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
         f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
@@ -82,6 +99,19 @@ def _memory_lines(space: SearchSpace) -> list[str]:
     limit = f"{available / GIB:.1f} GiB per worker" if available else "no resources.gpu_memory_gb set"
     return [f"  estimated memory per GPU ({limit}; see raytl/training/memory.py):",
             *(f"    {row.line()}" for row in check_fits(space, "plan"))]
+
+
+def _model_lines(space: SearchSpace) -> list[str]:
+    layers = retrieval_layers(space, "plan")
+    return [f"    {name}: {_source(entry)} ({_params(entry.params)})"
+            + (f"; retrieval: layer {layers[name]} of {entry.layers}" if name in layers else "")
+            for name, entry in entries(space).items()]
+
+
+def _source(entry: ModelEntry) -> str:
+    if entry.hub_id is None:
+        return "built from config"
+    return entry.hub_id + (f"@{entry.revision}" if entry.revision else "")
 
 
 def _length(phase) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from raytl.config import NO_INTERMEDIATE
+from raytl.models.zoo import retrieval_layer
 from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
 from raytl.retrieval import mean_pool
 from raytl.scoring import task_score
@@ -30,7 +31,7 @@ def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, pr
     its dev selection score (from its own dev data, or that of `dev_from`) and its test scores (reported only)."""
     task = TASKS[target]
     layer = worker.space.retrieval.layer
-    layer = worker.entry.layers // 2 if layer is None else layer
+    layer = retrieval_layer(worker.entry, layer)
     cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
     # rank 0 reads the shared cache once and every rank follows its answer: a concurrent trial writing the cache
     # between two ranks' reads would otherwise send one rank into the embedding collectives alone
