@@ -20,9 +20,11 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -133,6 +135,13 @@ class DataConfig(_Strict):
     def source_for(self, task: str) -> DataSource:
         """The source that serves `task`: its `sources` entry, else `source`."""
         return self.sources.get(task, self.source)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_sources(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a space without overrides dumps as before `sources` existed: its phase ids and cache keys (hashes of the
+        # dump) stay the same, so earlier runs resume and reuse their intermediate encoders
+        dumped = dump(self)
+        return {key: value for key, value in dumped.items() if key != "sources" or self.sources}
 
     @model_validator(mode="after")
     def _dir_for_local(self) -> DataConfig:

@@ -259,3 +259,9 @@ def test_plan_exits_2_with_one_line_and_shows_each_tasks_source(tmp_path: Path) 
         "    ccg: local (/data/x/ccg/train.tsv, /data/x/ccg/dev.tsv, /data/x/ccg/tags.txt)",
         "    xnli: hub (nyu-mll/glue, google/xtreme)",
         "    bucc2018: local (/data/x/bucc2018/{lang}-en.sample.gold, /data/x/bucc2018/{lang}-en.training.gold)"]
+
+
+def test_a_space_without_overrides_dumps_as_before_so_phase_ids_stay() -> None:
+    assert list(DataConfig().model_dump(mode="json")) == [
+        "source", "dir", "generated_train_size", "generated_eval_size", "max_eval_examples"]
+    assert DataConfig(sources={"ccg": "local"}, dir="d").model_dump(mode="json")["sources"] == {"ccg": "local"}
