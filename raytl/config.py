@@ -127,7 +127,7 @@ class DataConfig(_Strict):
     sources: dict[str, DataSource] = Field(
         default_factory=dict, description="per-task sources overriding `source`, e.g. {bucc2018: local, ccg: local}"
     )
-    dir: Path | None = Field(None, description="original file layouts, for source: local")
+    dir: Path | None = Field(None, description="original file layouts, for every task read local")
     generated_train_size: PositiveInt = 2000
     generated_eval_size: PositiveInt = 200
     max_eval_examples: PositiveInt | None = Field(None, description="cap every dev/test set (quick runs)")
