@@ -10,7 +10,7 @@ bad file fails in milliseconds, before Ray starts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,9 +21,11 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -116,19 +118,43 @@ class PhaseOverride(_Strict):
     lr_by_model: dict[str, LogRange] | None = None
 
 
-class DataConfig(_Strict):
-    """Where task data comes from: the hub (clusters), original files in a directory, or generated offline."""
+DataSource = Literal["hub", "local", "generated"]
 
-    source: Literal["hub", "local", "generated"] = "hub"
-    dir: Path | None = Field(None, description="original file layouts, for source: local")
+
+class DataConfig(_Strict):
+    """Where task data comes from: the hub (clusters), original files in a directory, or generated offline;
+    `source` for every task, `sources` per task, e.g. `{source: hub, sources: {bucc2018: local}, dir: /data/xtreme}`.
+
+    >>> DataConfig(source="hub", sources={"ccg": "local"}, dir="/data").source_for("ccg")
+    'local'
+    """
+
+    source: DataSource = Field("hub", description="the source of every task not named in sources")
+    sources: dict[str, DataSource] = Field(
+        default_factory=dict, description="per-task sources overriding `source`, e.g. {bucc2018: local, ccg: local}"
+    )
+    dir: Path | None = Field(None, description="original file layouts, for every task read local")
     generated_train_size: PositiveInt = 2000
     generated_eval_size: PositiveInt = 200
     max_eval_examples: PositiveInt | None = Field(None, description="cap every dev/test set (quick runs)")
 
+    def source_for(self, task: str) -> DataSource:
+        """The source that serves `task`: its `sources` entry, else `source`."""
+        return self.sources.get(task, self.source)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_sources(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a space without overrides dumps as before `sources` existed: its phase ids and cache keys (hashes of the
+        # dump) stay the same, so earlier runs resume and reuse their intermediate encoders
+        dumped = dump(self)
+        return {key: value for key, value in dumped.items() if key != "sources" or self.sources}
+
     @model_validator(mode="after")
     def _dir_for_local(self) -> DataConfig:
-        if self.source == "local" and self.dir is None:
-            raise ValueError("source: local needs dir; allowed: a directory with the original files")
+        local = [f"sources.{task}" for task, source in self.sources.items() if source == "local"]
+        if self.dir is None and (self.source == "local" or local):
+            where = "source" if self.source == "local" else local[0]
+            raise ValueError(f"{where}: local needs dir; allowed: a directory with the original files")
         return self
 
 
@@ -329,6 +355,30 @@ class SearchSpace(_Strict):
                          [*allowed, f"{HUB_PREFIX}<hub id>[@<revision>] or {HUB_PREFIX}<model directory>"], "model")
         return names
 
+    def searched_tasks(self) -> list[str]:
+        """Every task whose data a trial may load: the intermediate tasks (mixtures expanded), then the targets."""
+        names = [t for name in self.intermediate_tasks if name != NO_INTERMEDIATE
+                 for t in (self.mixtures[name].tasks if name in self.mixtures else [name])]
+        return list(dict.fromkeys([*names, *self.targets]))
+
+    @model_validator(mode="after")
+    def _sources_serve_tasks(self, info: ValidationInfo) -> SearchSpace:
+        """Each task's data source must have a reader for it (context `task_sources`: task -> sources it has)."""
+        readers = (info.context or {}).get("task_sources")
+        if readers is None:
+            return self
+        for name, source in self.data.sources.items():
+            if name not in readers:
+                raise ValueError(f"data.sources: unknown task '{name}'; allowed: {', '.join(readers)}")
+            if source not in readers[name]:
+                raise ValueError(f"data.sources.{name}: {_lacks(name, source)}; allowed: {', '.join(readers[name])}")
+        for name in self.searched_tasks():
+            source = self.data.source
+            if name not in self.data.sources and source not in readers.get(name, [source]):
+                raise ValueError(f"data.source: {source} applies to searched task '{name}', but {_lacks(name, source)}"
+                                 f"; allowed: data.sources.{name}: {' or '.join(readers[name])}")
+        return self
+
     @model_validator(mode="after")
     def _trusted_are_searched(self) -> SearchSpace:
         for name in self.trust_remote_code:
@@ -373,6 +423,11 @@ class SearchSpace(_Strict):
         return _check_names(names, (info.context or {}).get("targets"), "target task")
 
 
+def _lacks(task: str, source: str) -> str:
+    missing = {"hub": "no hub copy", "local": "no reader of original files"}.get(source, f"no {source} data")
+    return f"task '{task}' has {missing}"
+
+
 def _check_names(names: list[str], allowed: Iterable[str] | None, what: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate {what} names in {names}")
@@ -404,10 +459,11 @@ def split_hub_name(name: str) -> tuple[str, str | None]:
     return hub_id, revision
 
 
-def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:
+def load_space(path: str | Path, **allowed: Iterable[str] | Mapping[str, Iterable[str]]) -> SearchSpace:
     """Read and validate a search-space YAML; raise one-line `InputError` naming file, key path and what is allowed.
 
-    `allowed` may name `models`, `intermediate_tasks` and `targets` (lists of known names).
+    `allowed` may name `models`, `intermediate_tasks` and `targets` (lists of known names), and `task_sources`
+    (task name -> the data sources it has, `Task.data_sources()`).
     """
     path = Path(path)
     if not path.is_file():
@@ -424,12 +480,14 @@ def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:
     return parse_space(data, source=str(path), **allowed)
 
 
-def parse_space(data: dict[str, Any], source: str = "<space>", **allowed: Iterable[str]) -> SearchSpace:
+def parse_space(data: dict[str, Any], source: str = "<space>",
+                **allowed: Iterable[str] | Mapping[str, Iterable[str]]) -> SearchSpace:
     """Validate an already-parsed mapping (see `load_space`); anything that looks like a secret is refused."""
     secret = find_secret(data)
     if secret:
         raise InputError(f"{source}: {secret}; {SECRETS_ADVICE}")
-    context = {key: list(value) for key, value in allowed.items()}
+    context = {key: {name: list(items) for name, items in value.items()} if isinstance(value, Mapping)
+               else list(value) for key, value in allowed.items()}
     try:
         return SearchSpace.model_validate(data, context=context)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
-from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS, Task
+from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
 from raytl.training.memory import GIB
 
 
@@ -19,11 +19,12 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
 
     >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
     """
-    space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+    space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS,
+                       task_sources=TASK_SOURCES)
     overrides = {key: value for key, value in (("storage", storage), ("name", name)) if value is not None}
     if overrides:
         space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
-                            intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+                            intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS, task_sources=TASK_SOURCES)
     check_writable(space.storage, key_path="storage", file=str(path))
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
@@ -73,7 +74,8 @@ def describe(space: SearchSpace) -> str:
           for t in space.targets),
         f"  distinct intermediate phases at most: {len(intermediates) * len(space.models) * len(space.seeds)}"
         " x learning rates tried",
-        f"  data: {space.data.source}" + (f" ({space.data.dir})" if space.data.dir else ""),
+        f"  data (default {space.data.source}" + (f", dir {space.data.dir}" if space.data.dir else "") + "), per task:",
+        *(f"    {task}: {_origin(space, task)}" for task in space.searched_tasks()),
     ]
     return "\n".join(lines + _memory_lines(space))
 
@@ -112,6 +114,13 @@ def _source(entry: ModelEntry) -> str:
     if entry.hub_id is None:
         return "built from config"
     return entry.hub_id + (f"@{entry.revision}" if entry.revision else "")
+
+
+def _origin(space: SearchSpace, task: str) -> str:
+    source = space.data.source_for(task)
+    directory = space.data.dir if source == "local" else None
+    places = [str(directory / place) if directory else place for place in TASKS[task].origins(source)]
+    return f"{source} ({', '.join(places)})" if places else source
 
 
 def _length(phase) -> str:

@@ -53,6 +53,13 @@ _PANX = {"tokens": "list<string>", "ner_tags": "list<int64>", "langs": "list<str
 _CCG = {"tokens": "list<string>", "tags": "list<int64>"}  # no hub copy: the schema local files are read into
 
 _ANLI_ROUNDS = ("r1", "r2", "r3")
+_MNLI_TRAIN_FILE = LocalFile("MNLI/train.tsv", "glue_tsv")  # GLUE's MNLI: MNLI, XNLI's training set and part of ANLI+
+
+
+def _anli_file(round_: int, split: str) -> LocalFile:
+    return LocalFile(f"anli_v1.0/R{round_}/{split}.jsonl", "anli_jsonl")
+
+
 _ANLI_PLUS_TRAIN = (
     *(HubSource("facebook/anli", "plain_text", f"train_{r}", _ANLI, _NLI_COLUMNS) for r in _ANLI_ROUNDS[1:]),
     _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
@@ -106,6 +113,7 @@ _TASKS = [
             "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
             "validation": _glue("mnli", "validation_matched", _GLUE_MNLI, _NLI_COLUMNS),
         },
+        local={"train": _MNLI_TRAIN_FILE, "validation": LocalFile("MNLI/dev_matched.tsv", "glue_tsv")},
         labels=NLI_LABELS,
         group="simple NLI",
         world="nli",
@@ -123,6 +131,7 @@ _TASKS = [
                 "qqp", "validation", _GLUE_QQP, {"text_a": "question1", "text_b": "question2", "label": "label"}
             ),
         },
+        local={"train": LocalFile("QQP/train.tsv", "qqp_tsv"), "validation": LocalFile("QQP/dev.tsv", "qqp_tsv")},
         labels=("not_duplicate", "duplicate"),
         group="paraphrase",
         world="paraphrase",
@@ -144,7 +153,7 @@ _TASKS = [
             ),
         },
         local={
-            "train": LocalFile("MNLI/train.tsv", "glue_tsv"),
+            "train": _MNLI_TRAIN_FILE,
             "validation": LocalFile("XNLI-1.0/xnli.dev.tsv", "xnli_tsv"),
             "test": LocalFile("XNLI-1.0/xnli.test.tsv", "xnli_tsv"),
         },
@@ -266,6 +275,12 @@ _TASKS = [
             "validation": tuple(HubSource("facebook/anli", "plain_text", f"dev_{r}", _ANLI, _NLI_COLUMNS)
                                 for r in _ANLI_ROUNDS[1:]),
         },
+        local={"train": _anli_file(1, "train"), "validation": _anli_file(1, "dev")},
+        more_local={
+            "train": (_anli_file(2, "train"), _anli_file(3, "train"), _MNLI_TRAIN_FILE,
+                      LocalFile("snli_1.0/snli_1.0_train.jsonl", "snli_jsonl")),
+            "validation": (_anli_file(2, "dev"), _anli_file(3, "dev")),
+        },
         labels=NLI_LABELS,
         group="adversarial NLI",
         world="nli",
@@ -299,6 +314,8 @@ _TASKS = [
             "train": _mc("hellaswag", "Rowan/hellaswag", "default", "train", _HELLASWAG),
             "validation": _mc("hellaswag", "Rowan/hellaswag", "default", "validation", _HELLASWAG),
         },
+        local={"train": LocalFile("hellaswag/hellaswag_train.jsonl", "hellaswag_jsonl"),
+               "validation": LocalFile("hellaswag/hellaswag_val.jsonl", "hellaswag_jsonl")},
         labels=("0", "1", "2", "3"),
         shape="hellaswag",
         group="commonsense multiple choice",
@@ -333,6 +350,8 @@ _TASKS = [
             "train": _mc("commonsenseqa", "tau/commonsense_qa", None, "train", _COMMONSENSEQA),
             "validation": _mc("commonsenseqa", "tau/commonsense_qa", None, "validation", _COMMONSENSEQA),
         },
+        local={"train": LocalFile("commonsenseqa/train_rand_split.jsonl", "commonsenseqa_jsonl"),
+               "validation": LocalFile("commonsenseqa/dev_rand_split.jsonl", "commonsenseqa_jsonl")},
         labels=("0", "1", "2", "3", "4"),  # choice positions; answerKey is mapped through choices.label
         shape="commonsenseqa",
         group="commonsense multiple choice",
@@ -445,3 +464,4 @@ _TASKS = [
 TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
 INTERMEDIATE_TASKS = [name for name, task in TASKS.items() if task.role == "intermediate"]
 TARGET_TASKS = [name for name, task in TASKS.items() if task.role == "target"]
+TASK_SOURCES = {name: task.data_sources() for name, task in TASKS.items()}  # for config validation (data.sources)

@@ -92,10 +92,12 @@ class Task:
     `labels` are the label names in index order, spelled as XTREME's submission files spell them.
     `world` names the generated-data family whose signal this task shares (tasks in one world transfer).
     `more_sources` are further sources of a split, each loaded and canonicalised like the main one and appended after
-    it in order (ANLI+ = ANLI r1-r3 + MNLI + SNLI). `shape` names a row conversion in `raytl.tasks.shapes.SHAPES`
-    for tasks whose canonical columns are built from several hub columns: `columns` then renames hub columns to the
-    names the shape reads. `label_file` (under `data.dir`, one label per line) supplies `labels` at load time for
-    tasks whose label set comes with the user's data (CCG supertags); `labels` is then empty in the entry.
+    it in order (ANLI+ = ANLI r1-r3 + MNLI + SNLI); `more_local` are their original files, one per further source in
+    the same order (read like `local`, canonicalised with the matching source's schema). `shape` names a row
+    conversion in `raytl.tasks.shapes.SHAPES` for tasks whose canonical columns are built from several hub columns:
+    `columns` then renames hub columns to the names the shape reads. `label_file` (under `data.dir`, one label per
+    line) supplies `labels` at load time for tasks whose label set comes with the user's data (CCG supertags);
+    `labels` is then empty in the entry.
     `dev_languages` are the languages in which the task's `validation` split is dev data of its own (what
     `selection: target_dev` reads); `dev_from` names the task whose dev data selects for a task that has none
     (Tatoeba selects on BUCC's sample release). No decision ever reads the `test` split.
@@ -116,6 +118,7 @@ class Task:
     world: str = ""
     description: str = ""
     more_sources: Mapping[Split, tuple[HubSource, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    more_local: Mapping[Split, tuple[LocalFile, ...]] = field(default_factory=lambda: MappingProxyType({}))
     shape: str = ""
     label_file: str = ""
     dev_languages: tuple[str, ...] = ("en",)
@@ -142,6 +145,30 @@ class Task:
     def parts(self, split: Split) -> tuple[HubSource, ...]:
         """Every source of a split in load order: the main one, then `more_sources`."""
         return (self.source(split), *self.more_sources.get(split, ()))
+
+    def local_parts(self, split: Split) -> tuple[LocalFile, ...]:
+        """The original files of a split, one per source of `parts(split)`, in the same order."""
+        return (self.local[split], *self.more_local.get(split, ())) if split in self.local else ()
+
+    def data_sources(self) -> tuple[str, ...]:
+        """Which `data.source` values can serve every split: `hub` when each source has a public copy, `local`
+        when each split has its original files, `generated` always.
+
+        >>> TASKS["ccg"].data_sources()  # doctest: +SKIP
+        ('local', 'generated')
+        """
+        hub = all(part.path for split in self.sources for part in self.parts(split))
+        local = bool(self.local) and all(len(self.local_parts(s)) == len(self.parts(s)) for s in self.sources)
+        return (*(("hub",) if hub else ()), *(("local",) if local else ()), "generated")
+
+    def origins(self, source: str) -> list[str]:
+        """Where `source` reads this task from: hub repositories, or original files relative to `data.dir`."""
+        if source == "hub":
+            places = [part.path for split in self.sources for part in self.parts(split)]
+        else:
+            places = [local.path for split in self.local for local in self.local_parts(split)]
+            places += [self.label_file] if self.label_file else []
+        return list(dict.fromkeys(places)) if source != "generated" else []
 
     def label_index(self, value: int | str) -> int:
         """Map a raw label (an index, or a name as the source spells it) to its index in `labels`."""
