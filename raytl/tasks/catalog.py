@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raytl.tasks.entry import HubSource, LocalFile, Task
+from raytl.tasks.entry import Complexity, HubSource, LocalFile, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
 
@@ -103,6 +103,7 @@ _TASKS = [
             "validation": _glue("mnli", "validation_matched", _GLUE_MNLI, _NLI_COLUMNS),
         },
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=False, train_size=392_702),
         group="simple NLI",
         world="nli",
         description="MultiNLI, 392,702 English premise/hypothesis pairs, 3 labels",
@@ -120,6 +121,7 @@ _TASKS = [
             ),
         },
         labels=("not_duplicate", "duplicate"),
+        complexity=Complexity("paraphrase", adversarial=False, train_size=363_846),
         group="paraphrase",
         world="paraphrase",
         description="Quora Question Pairs, 363,846 English question pairs, duplicate or not",
@@ -183,6 +185,7 @@ _TASKS = [
         local={"train": LocalFile("train-v2.0.json", "squad_json"),
                "validation": LocalFile("dev-v2.0.json", "squad_json")},
         dev_key="f1",
+        complexity=Complexity("reading comprehension", adversarial=False, train_size=130_319),
         group="extractive QA",
         world="qa",
         description="SQuAD v2.0, 130,319 English questions on Wikipedia paragraphs, a third unanswerable",
@@ -258,10 +261,11 @@ _TASKS = [
                                 for r in _ANLI_ROUNDS[1:]),
         },
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=True, train_size=1_104_934),
         group="adversarial NLI",
         world="nli",
-        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task (SNLI rows without gold label "
-        "dropped); dev = ANLI dev r1-r3",
+        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task, 1,104,934 pairs (SNLI rows "
+        "without gold label dropped); dev = ANLI dev r1-r3",
     ),
     Task(
         name="sst2",
@@ -276,6 +280,7 @@ _TASKS = [
         local={"train": LocalFile("SST-2/train.tsv", "sst2_tsv"), "validation": LocalFile("SST-2/dev.tsv", "sst2_tsv")},
         labels=("negative", "positive"),
         shape="one_sentence",
+        complexity=Complexity("sentiment", adversarial=False, train_size=67_349),
         group="sentiment",
         world="sentiment",
         description="SST-2: 67,349 English movie-review sentences, negative or positive",
@@ -292,6 +297,7 @@ _TASKS = [
         },
         labels=("0", "1", "2", "3"),
         shape="hellaswag",
+        complexity=Complexity("commonsense", adversarial=True, train_size=39_905),
         group="commonsense multiple choice",
         world="commonsense",
         description="HellaSwag: 39,905 contexts, pick the right one of 4 endings (prompt ctx_a, choice ctx_b + ending)",
@@ -310,6 +316,7 @@ _TASKS = [
                "validation": LocalFile("cosmosqa/valid.csv", "cosmosqa_csv")},
         labels=("0", "1", "2", "3"),
         shape="cosmosqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=25_262),
         group="commonsense multiple choice",
         world="commonsense",
         description="CosmosQA: 25,262 reading-comprehension questions, 4 answers (prompt context + question)",
@@ -326,6 +333,7 @@ _TASKS = [
         },
         labels=("0", "1", "2", "3", "4"),  # choice positions; answerKey is mapped through choices.label
         shape="commonsenseqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=9_741),
         group="commonsense multiple choice",
         world="commonsense",
         description="CommonsenseQA: 9,741 questions, 5 answers",
@@ -340,6 +348,7 @@ _TASKS = [
                  for split in ("train", "validation")},
         local={"train": LocalFile("ccg/train.tsv", "ccg_tagged"), "validation": LocalFile("ccg/dev.tsv", "ccg_tagged")},
         label_file="ccg/tags.txt",
+        complexity=Complexity("syntax", adversarial=False, train_size=None),
         group="syntactic tagging",
         world="syntax",
         description="CCG supertagging from your own CCGbank (LDC2005T13, licensed): data.dir/ccg/{train,dev}.tsv with "
@@ -423,6 +432,7 @@ _TASKS = [
         },
         local={"train": LocalFile("mlm/{lang}.txt", "plain_text"),
                "validation": LocalFile("mlm/dev.{lang}.txt", "plain_text")},
+        complexity=Complexity("language modelling", adversarial=False, train_size=None),
         group="multilingual MLM",
         world="text",
         description="Continued masked-LM on multilingual text (Wikipedia or your own text files), the paper's ablation",
