@@ -122,8 +122,8 @@ def tasks(
     name: Annotated[str | None, typer.Argument(help="a task: print what its original files in --data-dir hold")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="directory with the task's original release files")] = None,
 ) -> None:
-    """List the known tasks with their complexity level (`raytl tasks`), or count one task's examples per split and language in its original
-    files as JSON (`raytl tasks xnli --data-dir data/`)."""
+    """List the known tasks with their complexity level (`raytl tasks`), or count one task's examples per split and
+    language in its original files as JSON (`raytl tasks xnli --data-dir data/`)."""
     from raytl.tasks import TASKS
 
     if name is None:

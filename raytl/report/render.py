@@ -152,9 +152,9 @@ def _complexity_section(doc: Document, df: pd.DataFrame, out: Path) -> None:
     fit.table.to_csv(out / "complexity.csv", index=False)
     levels.to_csv(out / "complexity_levels.csv", index=False)
     doc.heading("Gain against model size by task complexity")
-    doc.text("Complexity level of each catalog intermediate task (`raytl tasks`): reasoning rank (0 masked-LM, 1 sentiment or "
-             "syntax, 2 sentence pairs, 3 reading comprehension or commonsense) + 1 if the data was built "
-             "adversarially. Fit: gain ~ log10(parameters) x level, ordinary least squares on centred predictors "
+    doc.text("Complexity level of each catalog intermediate task (`raytl tasks`): reasoning rank (0 masked-LM, "
+             "1 sentiment or syntax, 2 sentence pairs, 3 reading comprehension or commonsense) + 1 if the data was "
+             "built adversarially. Fit: gain ~ log10(parameters) x level, ordinary least squares on centred predictors "
              "over every (model, task, seed) gain; mixtures and tasks outside the catalog are left out.")
     doc.text(fit.note)
     if not fit.table.empty:
