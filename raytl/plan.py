@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace, load_space, parse_space
+from raytl.errors import InputError
 from raytl.models.zoo import ZOO
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
@@ -26,7 +27,28 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
     check_writable(space.storage, key_path="storage", file=str(path))
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
+    check_equalise(space, str(path))
     return space
+
+
+def check_equalise(space: SearchSpace, source: str) -> None:
+    """`intermediate.equalise.examples` must not exceed the training set of a searched task (the catalog's
+    `complexity.train_size`; generated data and the user's own data are checked when loaded)."""
+    equalise = space.intermediate.equalise
+    if not equalise or not equalise.examples or space.data.source == "generated":
+        return
+    sizes = _train_sizes(space)
+    for name, size in sizes.items():
+        if size < equalise.examples:
+            raise InputError(f"{source}: intermediate.equalise.examples: {equalise.examples:,} is more than "
+                             f"{name}'s {size:,} training examples; allowed: at most {min(sizes.values()):,}")
+
+
+def _train_sizes(space: SearchSpace) -> dict[str, int]:
+    """Catalog training-set sizes of the searched intermediate tasks (mixtures expanded), where known."""
+    names = [t for n in space.intermediate_tasks for t in (space.mixtures[n].tasks if n in space.mixtures else [n])]
+    known = [TASKS[n] for n in names if n in TASKS and TASKS[n].complexity and TASKS[n].complexity.train_size]
+    return {task.name: task.complexity.train_size for task in known}  # type: ignore[union-attr]
 
 
 def describe(space: SearchSpace) -> str:
@@ -46,6 +68,7 @@ def describe(space: SearchSpace) -> str:
         f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
         f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
         f" (log); trained once per (model, task, lr, seed) and shared across trials",
+        *_equalise_lines(space),
         f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
         f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log); dev selection on English",
         "    3. zero-shot evaluation on the " + space.eval_split + " split:",
@@ -63,6 +86,18 @@ def _memory_lines(space: SearchSpace) -> list[str]:
     limit = f"{available / GIB:.1f} GiB per worker" if available else "no resources.gpu_memory_gb set"
     return [f"  estimated memory per GPU ({limit}; see raytl/training/memory.py):",
             *(f"    {row.line()}" for row in check_fits(space, "plan"))]
+
+
+def _equalise_lines(space: SearchSpace) -> list[str]:
+    equalise = space.intermediate.equalise
+    if not equalise:
+        return []
+    if equalise.steps:
+        return [f"       equalised: every intermediate task trains {equalise.steps} optimizer steps"]
+    sizes = _train_sizes(space)
+    known = f" (of {', '.join(f'{n} {s:,}' for n, s in sizes.items())})" if sizes else ""
+    return [f"       equalised: every intermediate task trains on a seeded random sample of {equalise.examples:,} "
+            f"examples per training language{known}, drawn with the trial seed"]
 
 
 def _length(phase) -> str:
