@@ -140,7 +140,7 @@ def level_table(rows: pd.DataFrame) -> pd.DataFrame:
     means = points.groupby(keys).agg(gain_mean=("gain", "mean"),
                                      tasks=("intermediate", lambda s: " ".join(sorted(set(s)))))
     table = table.join(means, on=keys)
-    table["complexity"] = table["complexity"].astype(int)
+    table["complexity"], table["model_params"] = table["complexity"].astype(int), table["model_params"].astype(int)
     return table.sort_values(["complexity", "model_params"], kind="stable")[columns].reset_index(drop=True)
 
 
