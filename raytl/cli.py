@@ -122,13 +122,17 @@ def tasks(
     name: Annotated[str | None, typer.Argument(help="a task: print what its original files in --data-dir hold")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="directory with the task's original release files")] = None,
 ) -> None:
-    """List the known tasks (`raytl tasks`), or count one task's examples per split and language in its original
-    files as JSON (`raytl tasks xnli --data-dir data/`)."""
+    """List the known tasks with their complexity level (`raytl tasks`), or count one task's examples per split and
+    language in its original files as JSON (`raytl tasks xnli --data-dir data/`)."""
     from raytl.tasks import TASKS
 
     if name is None:
+        typer.echo(f"{'task':14} {'role':12} {'format':16} {'metric':14} {'complexity (intermediate tasks)':46} "
+                   "languages")
         for task in TASKS.values():
-            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:12} {' '.join(task.languages)}")
+            complexity = task.complexity.label() if task.complexity else "-"
+            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:14} {complexity:46} "
+                       f"{' '.join(task.languages)}")
         return
     if name not in TASKS:
         raise InputError(f"task '{name}': unknown; allowed: {', '.join(TASKS)}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -59,6 +60,23 @@ class LogRange(_Strict):
         return self
 
 
+class Equalise(_Strict):
+    """The same amount of intermediate training for every task, so that a task's complexity is not confounded with
+    the size of its training set (9,741 to 1,104,934 examples in the catalog). Exactly one key:
+    `{examples: N}`: each task trains on a random sample of exactly N of its training examples (per training
+    language), drawn with the trial's seed (a task with fewer is an error); `{steps: N}`: each task trains exactly
+    N optimizer steps (this sets the phase's `max_steps`, whichever the task's size)."""
+
+    examples: PositiveInt | None = None
+    steps: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Equalise:
+        if (self.examples is None) == (self.steps is None):
+            raise ValueError("set exactly one key; allowed: {examples: N} or {steps: N}")
+        return self
+
+
 class PhaseConfig(_Strict):
     """How one training phase runs; the learning rate is searched inside `lr`."""
 
@@ -83,12 +101,50 @@ class PhaseConfig(_Strict):
     lr_by_model: dict[str, LogRange] = Field(
         default_factory=dict, description="a learning-rate range per model size, replacing `lr` for that model"
     )
+    equalise: Equalise | None = Field(
+        None, description="intermediate phase only: {examples: N} (a seeded sample of N training examples per "
+        "task) or {steps: N} (N optimizer steps per task)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _equal_steps(cls, data: Any) -> Any:
+        """`equalise: {steps: N}` is `max_steps: N` stated as a comparison of tasks; both set must agree."""
+        equalise = data.get("equalise") if isinstance(data, dict) else None
+        steps = equalise.get("steps") if isinstance(equalise, dict) else getattr(equalise, "steps", None)
+        if steps is None or (isinstance(equalise, dict) and equalise.get("examples") is not None):
+            return data  # nothing to derive, or a malformed `equalise` its own validation reports
+        if data.get("max_steps") not in (None, steps):
+            raise ValueError(f"max_steps {data['max_steps']} and equalise.steps {steps} disagree; allowed: set one")
+        return {**data, "max_steps": steps}
 
     @model_validator(mode="after")
     def _has_length(self) -> PhaseConfig:
         if self.epochs is None and self.max_steps is None:
             raise ValueError("set epochs or max_steps; allowed: a positive number for either")
         return self
+
+    @model_validator(mode="after")
+    def _one_cap(self) -> PhaseConfig:
+        if self.equalise and self.equalise.examples and self.max_train_examples:
+            raise ValueError("max_train_examples and equalise.examples both cap the training set; allowed: set one")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_equalise(self, handler: Any) -> dict[str, Any]:
+        """Leave `equalise: null` out, so phase ids hashed from a dump stay those of runs made before the key."""
+        data = handler(self)
+        if self.equalise is None:
+            data.pop("equalise", None)
+        return data
+
+    def train_sample(self, seed: int) -> tuple[int, int] | None:
+        """(N, seed) of `equalise.examples`' seeded sample of the training set, None without one.
+
+        >>> PhaseConfig(lr={"low": 1e-5, "high": 1e-5}, epochs=1, equalise={"examples": 500}).train_sample(3)
+        (500, 3)
+        """
+        return (self.equalise.examples, seed) if self.equalise and self.equalise.examples else None
 
     def lr_range(self, model: str) -> LogRange:
         """The learning-rate range searched for `model`: its `lr_by_model` entry, else `lr`."""
@@ -337,6 +393,8 @@ class SearchSpace(_Strict):
                 if model not in self.models:
                     raise ValueError(f"{where}.lr_by_model: '{model}' is not searched; allowed: "
                                      f"{', '.join(self.models)}")
+        if self.target.equalise:
+            raise ValueError("target.equalise: only intermediate tasks are equalised; allowed: intermediate.equalise")
         if self.search.mode == "joint" and any(o.lr or o.lr_by_model for o in self.target_overrides.values()):
             raise ValueError("target_overrides: a per-target lr needs search.mode: per_target (in joint mode one "
                              "lr_target is searched for all targets)")
@@ -511,6 +569,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        if get_origin(annotation) in (Union, UnionType):  # an optional sub-model: `Equalise | None`
+            annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

@@ -29,6 +29,7 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
     retrieval_layers(space, str(path))
+    check_equalise(space, str(path))
     return space
 
 
@@ -45,6 +46,26 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
         return {name: retrieval_layer(entry, space.retrieval.layer) for name, entry in entries(space).items()}
     except ValueError as exc:
         raise InputError(f"{source}: retrieval.layer: {exc}") from None
+
+
+def check_equalise(space: SearchSpace, source: str) -> None:
+    """`intermediate.equalise.examples` must not exceed the training set of a searched task (the catalog's
+    `complexity.train_size`; generated data and the user's own data are checked when loaded)."""
+    equalise = space.intermediate.equalise
+    if not equalise or not equalise.examples or space.data.source == "generated":
+        return
+    sizes = _train_sizes(space)
+    for name, size in sizes.items():
+        if size < equalise.examples:
+            raise InputError(f"{source}: intermediate.equalise.examples: {equalise.examples:,} is more than "
+                             f"{name}'s {size:,} training examples; allowed: at most {min(sizes.values()):,}")
+
+
+def _train_sizes(space: SearchSpace) -> dict[str, int]:
+    """Catalog training-set sizes of the searched intermediate tasks (mixtures expanded), where known."""
+    names = [t for n in space.intermediate_tasks for t in (space.mixtures[n].tasks if n in space.mixtures else [n])]
+    known = [TASKS[n] for n in names if n in TASKS and TASKS[n].complexity and TASKS[n].complexity.train_size]
+    return {task.name: task.complexity.train_size for task in known}  # type: ignore[union-attr]
 
 
 def describe(space: SearchSpace) -> str:
@@ -64,6 +85,7 @@ def describe(space: SearchSpace) -> str:
         f"    1. intermediate (English), one of: {', '.join(space.intermediate_tasks)}; "
         f"{_length(space.intermediate)}; lr in [{space.intermediate.lr.low:g}, {space.intermediate.lr.high:g}]"
         f" (log); trained once per (model, task, lr, seed) and shared across trials",
+        *_equalise_lines(space),
         f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
         f"lr in [{space.target.lr.low:g}, {space.target.lr.high:g}] (log)",
         f"    3. selection: {SELECTION_TEXT[space.selection]}; the objective (what Optuna, the scheduler, winners "
@@ -121,6 +143,18 @@ def _origin(space: SearchSpace, task: str) -> str:
     directory = space.data.dir if source == "local" else None
     places = [str(directory / place) if directory else place for place in TASKS[task].origins(source)]
     return f"{source} ({', '.join(places)})" if places else source
+
+
+def _equalise_lines(space: SearchSpace) -> list[str]:
+    equalise = space.intermediate.equalise
+    if not equalise:
+        return []
+    if equalise.steps:
+        return [f"       equalised: every intermediate task trains {equalise.steps} optimizer steps"]
+    sizes = _train_sizes(space)
+    known = f" (of {', '.join(f'{n} {s:,}' for n, s in sizes.items())})" if sizes else ""
+    return [f"       equalised: every intermediate task trains on a seeded random sample of {equalise.examples:,} "
+            f"examples per training language{known}, drawn with the trial seed"]
 
 
 def _length(phase) -> str:

@@ -81,7 +81,11 @@ def test_entry_is_consistent(name: str) -> None:
         assert task.labels or task.label_file
     if task.role == "intermediate":
         assert task.languages == ("en",) and task.group in GROUPS
+        assert task.complexity is not None, "every intermediate task carries its complexity"
+        size = task.complexity.train_size
+        assert size is None or f"{size:,}" in task.description, "train_size is the figure the description states"
     else:
+        assert task.complexity is None
         assert set(task.languages) == set(XTREME_LANGUAGES[name].split())
     for split in task.sources:
         for source in task.parts(split):  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from raytl.pipeline.store import PhaseStore
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.labels import with_labels
-from raytl.tasks.loading import load_examples
+from raytl.tasks.loading import load_examples, seeded_sample
 from raytl.tasks.metrics import METRICS
 from raytl.training.batching import TrainBatches, row_length
 from raytl.training.engine import (
@@ -121,17 +121,20 @@ def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
 def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) -> tuple[Dataset, list[dict]]:
     """Canonical examples and their tokenised rows (as plain dicts, fast to collate), cached on disk."""
     data = worker.space.data
-    cap = None
+    cap, sample = None, None
     if split == "train":
         cap = (worker.space.intermediate if task.role == "intermediate" else worker.space.target).max_train_examples
+        sample = worker.space.intermediate.train_sample(worker.params.seed) if task.role == "intermediate" else None
     key = cache_key(task=task.name, labels=task.labels, split=split, lang=lang, max_length=max_length, cap=cap,
                     format=task.format, format_settings=vars(FORMATS[task.format]), data=data.model_dump(mode="json"),
-                    tokenizer=tokenizer_fingerprint(worker.tokenizer))
+                    tokenizer=tokenizer_fingerprint(worker.tokenizer), **({"sample": sample} if sample else {}))
 
     def build() -> tuple[Dataset, Dataset]:
         examples = load_examples(task, split, lang, data)  # type: ignore[arg-type]
         if cap:
             examples = examples.select(range(min(cap, len(examples))))
+        if sample:  # intermediate.equalise.examples: the same count for every task
+            examples = seeded_sample(examples, *sample, where=f"task '{task.name}', language '{lang}'")
         return examples, FORMATS[task.format].encode(examples, worker.tokenizer, max_length, task)
 
     examples, features = cached(key, build)

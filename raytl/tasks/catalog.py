@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raytl.tasks.entry import HubSource, LocalFile, Task
+from raytl.tasks.entry import Complexity, HubSource, LocalFile, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
 
@@ -115,6 +115,7 @@ _TASKS = [
         },
         local={"train": _MNLI_TRAIN_FILE, "validation": LocalFile("MNLI/dev_matched.tsv", "glue_tsv")},
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=False, train_size=392_702),
         group="simple NLI",
         world="nli",
         description="MultiNLI, 392,702 English premise/hypothesis pairs, 3 labels",
@@ -133,6 +134,7 @@ _TASKS = [
         },
         local={"train": LocalFile("QQP/train.tsv", "qqp_tsv"), "validation": LocalFile("QQP/dev.tsv", "qqp_tsv")},
         labels=("not_duplicate", "duplicate"),
+        complexity=Complexity("paraphrase", adversarial=False, train_size=363_846),
         group="paraphrase",
         world="paraphrase",
         description="Quora Question Pairs, 363,846 English question pairs, duplicate or not",
@@ -198,6 +200,7 @@ _TASKS = [
         local={"train": LocalFile("train-v2.0.json", "squad_json"),
                "validation": LocalFile("dev-v2.0.json", "squad_json")},
         dev_key="f1",
+        complexity=Complexity("reading comprehension", adversarial=False, train_size=130_319),
         group="extractive QA",
         world="qa",
         description="SQuAD v2.0, 130,319 English questions on Wikipedia paragraphs, a third unanswerable",
@@ -282,10 +285,11 @@ _TASKS = [
             "validation": (_anli_file(2, "dev"), _anli_file(3, "dev")),
         },
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=True, train_size=1_104_934),
         group="adversarial NLI",
         world="nli",
-        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task (SNLI rows without gold label "
-        "dropped); dev = ANLI dev r1-r3",
+        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task, 1,104,934 pairs (SNLI rows "
+        "without gold label dropped); dev = ANLI dev r1-r3",
     ),
     Task(
         name="sst2",
@@ -300,6 +304,7 @@ _TASKS = [
         local={"train": LocalFile("SST-2/train.tsv", "sst2_tsv"), "validation": LocalFile("SST-2/dev.tsv", "sst2_tsv")},
         labels=("negative", "positive"),
         shape="one_sentence",
+        complexity=Complexity("sentiment", adversarial=False, train_size=67_349),
         group="sentiment",
         world="sentiment",
         description="SST-2: 67,349 English movie-review sentences, negative or positive",
@@ -318,6 +323,7 @@ _TASKS = [
                "validation": LocalFile("hellaswag/hellaswag_val.jsonl", "hellaswag_jsonl")},
         labels=("0", "1", "2", "3"),
         shape="hellaswag",
+        complexity=Complexity("commonsense", adversarial=True, train_size=39_905),
         group="commonsense multiple choice",
         world="commonsense",
         description="HellaSwag: 39,905 contexts, pick the right one of 4 endings (prompt ctx_a, choice ctx_b + ending)",
@@ -336,6 +342,7 @@ _TASKS = [
                "validation": LocalFile("cosmosqa/valid.csv", "cosmosqa_csv")},
         labels=("0", "1", "2", "3"),
         shape="cosmosqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=25_262),
         group="commonsense multiple choice",
         world="commonsense",
         description="CosmosQA: 25,262 reading-comprehension questions, 4 answers (prompt context + question)",
@@ -354,6 +361,7 @@ _TASKS = [
                "validation": LocalFile("commonsenseqa/dev_rand_split.jsonl", "commonsenseqa_jsonl")},
         labels=("0", "1", "2", "3", "4"),  # choice positions; answerKey is mapped through choices.label
         shape="commonsenseqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=9_741),
         group="commonsense multiple choice",
         world="commonsense",
         description="CommonsenseQA: 9,741 questions, 5 answers",
@@ -362,12 +370,13 @@ _TASKS = [
         name="ccg",
         role="intermediate",
         format="tagging",
-        metric="token_accuracy",  # exact match of whole sentences until a token-accuracy metric exists
+        metric="token_accuracy",  # share of words whose supertag is right (raytl.tasks.metrics.token_accuracy)
         languages=("en",),
         sources={split: HubSource("", None, split, _CCG, {"tokens": "tokens", "tags": "tags"})
                  for split in ("train", "validation")},
         local={"train": LocalFile("ccg/train.tsv", "ccg_tagged"), "validation": LocalFile("ccg/dev.tsv", "ccg_tagged")},
         label_file="ccg/tags.txt",
+        complexity=Complexity("syntax", adversarial=False, train_size=None),
         group="syntactic tagging",
         world="syntax",
         description="CCG supertagging from your own CCGbank (LDC2005T13, licensed): data.dir/ccg/{train,dev}.tsv with "
@@ -455,6 +464,7 @@ _TASKS = [
         },
         local={"train": LocalFile("mlm/{lang}.txt", "plain_text"),
                "validation": LocalFile("mlm/dev.{lang}.txt", "plain_text")},
+        complexity=Complexity("language modelling", adversarial=False, train_size=None),
         group="multilingual MLM",
         world="text",
         description="Continued masked-LM on multilingual text (Wikipedia or your own text files), the paper's ablation",

@@ -84,6 +84,47 @@ class LocalFile:
     reader: str
 
 
+REASONING_RANK = {
+    "language modelling": 0, "sentiment": 1, "syntax": 1, "paraphrase": 2, "inference": 2,
+    "reading comprehension": 3, "commonsense": 3,
+}
+"""What an intermediate task asks of the encoder, ranked: 0 no labels (masked-LM); 1 one text's polarity or each
+token's category (local, mostly lexical or syntactic cues); 2 the relation between two sentences; 3 reasoning over
+a passage or about everyday situations (the answer is not in one sentence's surface)."""
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """How demanding an intermediate task is, and what that rests on (see `REASONING_RANK`).
+
+    `level` = the reasoning rank, plus one when the data was built adversarially (collected or filtered against a
+    model, so that the models of its time fail: ANLI's human-and-model-in-the-loop rounds, HellaSwag's adversarial
+    filtering), which makes it harder than the same reasoning without. `train_size` is the number of English
+    training examples (rows after dropping unlabelled ones), kept beside the level because it is confounded with
+    it (9,741 to 1,104,934); None where the data is the user's own (CCGbank, MLM text).
+
+    >>> Complexity("inference", adversarial=True, train_size=1_104_934).level
+    3
+    """
+
+    reasoning: str
+    adversarial: bool
+    train_size: int | None
+
+    def __post_init__(self) -> None:
+        if self.reasoning not in REASONING_RANK:
+            raise ValueError(f"reasoning '{self.reasoning}'; allowed: {', '.join(REASONING_RANK)}")
+
+    @property
+    def level(self) -> int:
+        return REASONING_RANK[self.reasoning] + int(self.adversarial)
+
+    def label(self) -> str:
+        """One short cell, e.g. `L3 inference, adversarial, 1,104,934 train`."""
+        size = "train size: user's data" if self.train_size is None else f"{self.train_size:,} train"
+        return f"L{self.level} {self.reasoning}{', adversarial' if self.adversarial else ''}, {size}"
+
+
 @dataclass(frozen=True)
 class Task:
     """A task: data sources per split, format, metric, languages. Adding a task is adding one of these.
@@ -101,6 +142,7 @@ class Task:
     `dev_languages` are the languages in which the task's `validation` split is dev data of its own (what
     `selection: target_dev` reads); `dev_from` names the task whose dev data selects for a task that has none
     (Tatoeba selects on BUCC's sample release). No decision ever reads the `test` split.
+    `complexity` is set on every intermediate task (and on no target): the report fits gain against it.
     """
 
     name: str
@@ -121,6 +163,7 @@ class Task:
     more_local: Mapping[Split, tuple[LocalFile, ...]] = field(default_factory=lambda: MappingProxyType({}))
     shape: str = ""
     label_file: str = ""
+    complexity: Complexity | None = None
     dev_languages: tuple[str, ...] = ("en",)
     dev_from: str = ""
 

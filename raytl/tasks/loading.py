@@ -147,3 +147,16 @@ def count_local(task: Task, directory: Path) -> dict[str, dict[str, int]]:
     if not counts:
         raise InputError(f"task '{task.name}': no original file of it in {directory}; expected e.g. {missing[0]}")
     return {**counts, **({"missing": missing} if missing else {})}
+
+
+def seeded_sample(examples: Dataset, n: int, seed: int, where: str) -> Dataset:
+    """Exactly `n` rows drawn without replacement with `seed` (kept in their original order): the same count for
+    every task under `intermediate.equalise.examples`. Fewer than `n` rows is an `InputError` naming `where`.
+
+    >>> list(seeded_sample(Dataset.from_dict({"x": list(range(10))}), 3, 0, "demo")["x"])
+    [0, 6, 9]
+    """
+    if len(examples) < n:
+        raise InputError(f"{where}: {len(examples):,} training examples, fewer than intermediate.equalise.examples "
+                         f"({n:,}); allowed: at most the smallest task's count")
+    return examples.select(sorted(random.Random(seed).sample(range(len(examples)), n)))
