@@ -81,7 +81,6 @@ def grid_space(args: argparse.Namespace, storage: Path) -> dict[str, Any]:
         "deepspeed": {"zero_stage": 2},
         "search": {"num_trials": len(points), "max_concurrent_trials": 1, "seed": 0, "points_to_evaluate": points},
         "scheduler": {"type": "none"},
-        "eval_split": "validation",
     }
 
 

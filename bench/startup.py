@@ -234,7 +234,7 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     import torch
 
     from raytl.models.task_model import TaskModel, build_encoder
-    from raytl.pipeline.phases import TrialParams, Worker, _make_engine, _train_batches
+    from raytl.pipeline.phases import TrialParams, Worker, make_engine, train_batches
     from raytl.pipeline.run_dir import RunDir
     from raytl.pipeline.worker import train_loop_per_worker  # noqa: F401  (what raytl's workers import)
     from raytl.tasks import TASKS
@@ -253,7 +253,7 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     stamps["tokenizer"] = time.time()
     task, phase = with_labels(TASKS[TARGET], space.data), space.target_phase(TARGET)
     fmt = FORMATS[task.format]
-    batches = _train_batches(worker, task, phase)
+    batches = train_batches(worker, task, phase)
     stamps["training rows"] = time.time()
 
     def build() -> TaskModel:
@@ -263,7 +263,7 @@ def breakdown_worker(config: dict[str, Any]) -> None:
         stamps["model built"] = time.time()
         return model
 
-    engine = _make_engine(worker, build, phase, worker.params.lr_target, phase.max_steps)
+    engine = make_engine(worker, build, phase, worker.params.lr_target, phase.max_steps)
     stamps["DeepSpeed engine"] = time.time()
     fit(engine, batches.from_step(0), fmt.loss, start_step=0, total_steps=1, eval_every=1,
         on_evaluation=lambda step, loss: None)

@@ -122,13 +122,17 @@ def tasks(
     name: Annotated[str | None, typer.Argument(help="a task: print what its original files in --data-dir hold")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="directory with the task's original release files")] = None,
 ) -> None:
-    """List the known tasks (`raytl tasks`), or count one task's examples per split and language in its original
-    files as JSON (`raytl tasks xnli --data-dir data/`)."""
+    """List the known tasks with their complexity level (`raytl tasks`), or count one task's examples per split and
+    language in its original files as JSON (`raytl tasks xnli --data-dir data/`)."""
     from raytl.tasks import TASKS
 
     if name is None:
+        typer.echo(f"{'task':14} {'role':12} {'format':16} {'metric':14} {'complexity (intermediate tasks)':46} "
+                   "languages")
         for task in TASKS.values():
-            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:12} {' '.join(task.languages)}")
+            complexity = task.complexity.label() if task.complexity else "-"
+            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:14} {complexity:46} "
+                       f"{' '.join(task.languages)}")
         return
     if name not in TASKS:
         raise InputError(f"task '{name}': unknown; allowed: {', '.join(TASKS)}")
@@ -224,7 +228,7 @@ def export(
     trial: Annotated[str, typer.Option(help="trial id (see `raytl report` or RUN_DIR/trials/)")],
     out: Annotated[Path | None, typer.Option(help="output directory (default RUN_DIR/export/<trial>)")] = None,
 ) -> None:
-    """Write a trial's English-dev-selected encoder and heads as Hugging Face model directories (safetensors):
+    """Write a trial's dev-selected encoder and heads as Hugging Face model directories (safetensors):
     `raytl export runs/quickstart --trial 81261a0b`."""
     from raytl.pipeline.export import export_trial
 
@@ -235,14 +239,15 @@ def _print_results(table, run) -> None:
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        typer.echo("\nResults (one row per trial; scores in percent):")
+        typer.echo("\nResults (one row per trial; scores in percent; objective = mean dev selection score, what "
+                   "every decision reads; test:* = test scores of the selected checkpoints, reported only):")
         typer.echo(table.sort_values("objective", ascending=False, na_position="last").to_string(index=False))
     done = table.dropna(subset=["objective"])
     if "target" in table:  # per-target mode
         typer.echo("\nBest per target: " + (run.root / "winners.json").read_text())
     elif len(done):
         best = done.loc[done["objective"].idxmax()]
-        typer.echo("\nBest configuration: " + json.dumps({k: best[k] for k in
+        typer.echo("\nBest configuration (on dev): " + json.dumps({k: best[k] for k in
                    ("model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")}, default=str))
     typer.echo(f"Run directory: {run.location}")
 

@@ -9,9 +9,11 @@ bad file fails in milliseconds, before Ray starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -20,9 +22,11 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -32,6 +36,11 @@ from raytl.errors import InputError
 
 NO_INTERMEDIATE = "none"
 HUB_PREFIX = "hub:"  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
+HUB_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")  # a branch, tag, commit or refs/pr/N of a hub repository
+RENAMED_KEYS = {  # keys that changed meaning: refused with the new spelling, never silently reinterpreted
+    "eval_split": "removed (it put test scores into the objective); allowed: selection: en_dev (default) or "
+    "target_dev. Every decision reads dev data; test is scored once per trial, for the selected checkpoint",
+}
 
 
 class _Strict(BaseModel):
@@ -48,6 +57,23 @@ class LogRange(_Strict):
     def _ordered(self) -> LogRange:
         if self.low > self.high:
             raise ValueError(f"low ({self.low:g}) is above high ({self.high:g}); allowed: low <= high")
+        return self
+
+
+class Equalise(_Strict):
+    """The same amount of intermediate training for every task, so that a task's complexity is not confounded with
+    the size of its training set (9,741 to 1,104,934 examples in the catalog). Exactly one key:
+    `{examples: N}`: each task trains on a random sample of exactly N of its training examples (per training
+    language), drawn with the trial's seed (a task with fewer is an error); `{steps: N}`: each task trains exactly
+    N optimizer steps (this sets the phase's `max_steps`, whichever the task's size)."""
+
+    examples: PositiveInt | None = None
+    steps: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Equalise:
+        if (self.examples is None) == (self.steps is None):
+            raise ValueError("set exactly one key; allowed: {examples: N} or {steps: N}")
         return self
 
 
@@ -75,12 +101,50 @@ class PhaseConfig(_Strict):
     lr_by_model: dict[str, LogRange] = Field(
         default_factory=dict, description="a learning-rate range per model size, replacing `lr` for that model"
     )
+    equalise: Equalise | None = Field(
+        None, description="intermediate phase only: {examples: N} (a seeded sample of N training examples per "
+        "task) or {steps: N} (N optimizer steps per task)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _equal_steps(cls, data: Any) -> Any:
+        """`equalise: {steps: N}` is `max_steps: N` stated as a comparison of tasks; both set must agree."""
+        equalise = data.get("equalise") if isinstance(data, dict) else None
+        steps = equalise.get("steps") if isinstance(equalise, dict) else getattr(equalise, "steps", None)
+        if steps is None or (isinstance(equalise, dict) and equalise.get("examples") is not None):
+            return data  # nothing to derive, or a malformed `equalise` its own validation reports
+        if data.get("max_steps") not in (None, steps):
+            raise ValueError(f"max_steps {data['max_steps']} and equalise.steps {steps} disagree; allowed: set one")
+        return {**data, "max_steps": steps}
 
     @model_validator(mode="after")
     def _has_length(self) -> PhaseConfig:
         if self.epochs is None and self.max_steps is None:
             raise ValueError("set epochs or max_steps; allowed: a positive number for either")
         return self
+
+    @model_validator(mode="after")
+    def _one_cap(self) -> PhaseConfig:
+        if self.equalise and self.equalise.examples and self.max_train_examples:
+            raise ValueError("max_train_examples and equalise.examples both cap the training set; allowed: set one")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_equalise(self, handler: Any) -> dict[str, Any]:
+        """Leave `equalise: null` out, so phase ids hashed from a dump stay those of runs made before the key."""
+        data = handler(self)
+        if self.equalise is None:
+            data.pop("equalise", None)
+        return data
+
+    def train_sample(self, seed: int) -> tuple[int, int] | None:
+        """(N, seed) of `equalise.examples`' seeded sample of the training set, None without one.
+
+        >>> PhaseConfig(lr={"low": 1e-5, "high": 1e-5}, epochs=1, equalise={"examples": 500}).train_sample(3)
+        (500, 3)
+        """
+        return (self.equalise.examples, seed) if self.equalise and self.equalise.examples else None
 
     def lr_range(self, model: str) -> LogRange:
         """The learning-rate range searched for `model`: its `lr_by_model` entry, else `lr`."""
@@ -110,26 +174,50 @@ class PhaseOverride(_Strict):
     lr_by_model: dict[str, LogRange] | None = None
 
 
-class DataConfig(_Strict):
-    """Where task data comes from: the hub (clusters), original files in a directory, or generated offline."""
+DataSource = Literal["hub", "local", "generated"]
 
-    source: Literal["hub", "local", "generated"] = "hub"
-    dir: Path | None = Field(None, description="original file layouts, for source: local")
+
+class DataConfig(_Strict):
+    """Where task data comes from: the hub (clusters), original files in a directory, or generated offline;
+    `source` for every task, `sources` per task, e.g. `{source: hub, sources: {bucc2018: local}, dir: /data/xtreme}`.
+
+    >>> DataConfig(source="hub", sources={"ccg": "local"}, dir="/data").source_for("ccg")
+    'local'
+    """
+
+    source: DataSource = Field("hub", description="the source of every task not named in sources")
+    sources: dict[str, DataSource] = Field(
+        default_factory=dict, description="per-task sources overriding `source`, e.g. {bucc2018: local, ccg: local}"
+    )
+    dir: Path | None = Field(None, description="original file layouts, for every task read local")
     generated_train_size: PositiveInt = 2000
     generated_eval_size: PositiveInt = 200
     max_eval_examples: PositiveInt | None = Field(None, description="cap every dev/test set (quick runs)")
 
+    def source_for(self, task: str) -> DataSource:
+        """The source that serves `task`: its `sources` entry, else `source`."""
+        return self.sources.get(task, self.source)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_sources(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a space without overrides dumps as before `sources` existed: its phase ids and cache keys (hashes of the
+        # dump) stay the same, so earlier runs resume and reuse their intermediate encoders
+        dumped = dump(self)
+        return {key: value for key, value in dumped.items() if key != "sources" or self.sources}
+
     @model_validator(mode="after")
     def _dir_for_local(self) -> DataConfig:
-        if self.source == "local" and self.dir is None:
-            raise ValueError("source: local needs dir; allowed: a directory with the original files")
+        local = [f"sources.{task}" for task, source in self.sources.items() if source == "local"]
+        if self.dir is None and (self.source == "local" or local):
+            where = "source" if self.source == "local" else local[0]
+            raise ValueError(f"{where}: local needs dir; allowed: a directory with the original files")
         return self
 
 
 class RetrievalConfig(_Strict):
     """Sentence embeddings for BUCC and Tatoeba: the mean over non-pad tokens of one hidden layer (recorded)."""
 
-    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: the middle")
+    layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: 14/24 of depth")
     max_length: PositiveInt = 512
     batch_size: PositiveInt = 100
 
@@ -248,7 +336,9 @@ class SearchSpace(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     storage: str = Field("runs", description="run parent directory or cloud URI (s3://, gs://)")
-    models: list[str] = Field(min_length=1, description="zoo names, or hub:<hub id or model directory>")
+    models: list[str] = Field(
+        min_length=1, description="zoo names, or hub:<hub id>[@<revision>] or hub:<model directory>"
+    )
     trust_remote_code: list[str] = Field(
         default_factory=list, description="models (from `models`) allowed to run code from their hub repository"
     )
@@ -269,8 +359,10 @@ class SearchSpace(_Strict):
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     tracking: TrackingConfig = TrackingConfig()
-    eval_split: Literal["test", "validation"] = Field(
-        "test", description="the split zero-shot scores (and so the objective) come from"
+    selection: Literal["en_dev", "target_dev"] = Field(
+        "en_dev", description="the dev data every decision reads: en_dev = English dev (XTREME's protocol, truly "
+        "zero-shot); target_dev = the targets' dev sets in their test languages where XTREME has them (uses "
+        "labelled target-language data). Test is scored once per trial, for the selected checkpoint, and reported"
     )
     target_overrides: dict[str, PhaseOverride] = Field(
         default_factory=dict, description="per-target changes to `target`, e.g. {xquad: {epochs: 2, max_length: 384}}"
@@ -292,6 +384,14 @@ class SearchSpace(_Strict):
             changes["max_steps"] = None
         return PhaseConfig.model_validate({**self.target.model_dump(), **changes})
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        for old, hint in RENAMED_KEYS.items():
+            if isinstance(data, dict) and old in data:
+                raise ValueError(f"{old}: {hint}")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpace:
         for name in self.target_overrides:
@@ -303,6 +403,8 @@ class SearchSpace(_Strict):
                 if model not in self.models:
                     raise ValueError(f"{where}.lr_by_model: '{model}' is not searched; allowed: "
                                      f"{', '.join(self.models)}")
+        if self.target.equalise:
+            raise ValueError("target.equalise: only intermediate tasks are equalised; allowed: intermediate.equalise")
         if self.search.mode == "joint" and any(o.lr or o.lr_by_model for o in self.target_overrides.values()):
             raise ValueError("target_overrides: a per-target lr needs search.mode: per_target (in joint mode one "
                              "lr_target is searched for all targets)")
@@ -313,11 +415,37 @@ class SearchSpace(_Strict):
     def _known_models(cls, names: list[str], info: ValidationInfo) -> list[str]:
         allowed = (info.context or {}).get("models")
         hub = [name for name in names if name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)]
+        for name in hub:
+            split_hub_name(name)
         _check_names(names, None, "model")
         if allowed is not None:
-            _check_names([n for n in names if n not in hub], [*allowed, f"{HUB_PREFIX}<hub id or model directory>"],
-                         "model")
+            _check_names([n for n in names if n not in hub],
+                         [*allowed, f"{HUB_PREFIX}<hub id>[@<revision>] or {HUB_PREFIX}<model directory>"], "model")
         return names
+
+    def searched_tasks(self) -> list[str]:
+        """Every task whose data a trial may load: the intermediate tasks (mixtures expanded), then the targets."""
+        names = [t for name in self.intermediate_tasks if name != NO_INTERMEDIATE
+                 for t in (self.mixtures[name].tasks if name in self.mixtures else [name])]
+        return list(dict.fromkeys([*names, *self.targets]))
+
+    @model_validator(mode="after")
+    def _sources_serve_tasks(self, info: ValidationInfo) -> SearchSpace:
+        """Each task's data source must have a reader for it (context `task_sources`: task -> sources it has)."""
+        readers = (info.context or {}).get("task_sources")
+        if readers is None:
+            return self
+        for name, source in self.data.sources.items():
+            if name not in readers:
+                raise ValueError(f"data.sources: unknown task '{name}'; allowed: {', '.join(readers)}")
+            if source not in readers[name]:
+                raise ValueError(f"data.sources.{name}: {_lacks(name, source)}; allowed: {', '.join(readers[name])}")
+        for name in self.searched_tasks():
+            source = self.data.source
+            if name not in self.data.sources and source not in readers.get(name, [source]):
+                raise ValueError(f"data.source: {source} applies to searched task '{name}', but {_lacks(name, source)}"
+                                 f"; allowed: data.sources.{name}: {' or '.join(readers[name])}")
+        return self
 
     @model_validator(mode="after")
     def _trusted_are_searched(self) -> SearchSpace:
@@ -363,6 +491,11 @@ class SearchSpace(_Strict):
         return _check_names(names, (info.context or {}).get("targets"), "target task")
 
 
+def _lacks(task: str, source: str) -> str:
+    missing = {"hub": "no hub copy", "local": "no reader of original files"}.get(source, f"no {source} data")
+    return f"task '{task}' has {missing}"
+
+
 def _check_names(names: list[str], allowed: Iterable[str] | None, what: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate {what} names in {names}")
@@ -374,10 +507,31 @@ def _check_names(names: list[str], allowed: Iterable[str] | None, what: str) -> 
     return names
 
 
-def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:
+def split_hub_name(name: str) -> tuple[str, str | None]:
+    """`hub:<owner/name>[@<revision>]` or `hub:<model directory>` -> (hub id or directory, revision or None).
+
+    A directory (a path starting with `/`, `.` or `~`) takes no revision, so an `@` in its path is kept. Raises
+    ValueError naming what is allowed when the revision is empty or not a branch, tag or commit.
+
+    >>> split_hub_name("hub:facebook/xlm-roberta-xxl@refs/pr/7"), split_hub_name("hub:/models/m@v2")
+    (('facebook/xlm-roberta-xxl', 'refs/pr/7'), ('/models/m@v2', None))
+    """
+    source = name.removeprefix(HUB_PREFIX)
+    if source.startswith(("/", ".", "~")) or "@" not in source:
+        return source, None
+    hub_id, _, revision = source.rpartition("@")
+    if not hub_id or not HUB_REVISION.fullmatch(revision) or ".." in revision:
+        raise ValueError(f"'{name}' is not a hub model name; allowed: {HUB_PREFIX}<owner/name>@<branch, tag or "
+                         f"commit> (e.g. {HUB_PREFIX}facebook/xlm-roberta-xxl@main), {HUB_PREFIX}<owner/name> or "
+                         f"{HUB_PREFIX}<model directory>")
+    return hub_id, revision
+
+
+def load_space(path: str | Path, **allowed: Iterable[str] | Mapping[str, Iterable[str]]) -> SearchSpace:
     """Read and validate a search-space YAML; raise one-line `InputError` naming file, key path and what is allowed.
 
-    `allowed` may name `models`, `intermediate_tasks` and `targets` (lists of known names).
+    `allowed` may name `models`, `intermediate_tasks` and `targets` (lists of known names), and `task_sources`
+    (task name -> the data sources it has, `Task.data_sources()`).
     """
     path = Path(path)
     if not path.is_file():
@@ -394,12 +548,14 @@ def load_space(path: str | Path, **allowed: Iterable[str]) -> SearchSpace:
     return parse_space(data, source=str(path), **allowed)
 
 
-def parse_space(data: dict[str, Any], source: str = "<space>", **allowed: Iterable[str]) -> SearchSpace:
+def parse_space(data: dict[str, Any], source: str = "<space>",
+                **allowed: Iterable[str] | Mapping[str, Iterable[str]]) -> SearchSpace:
     """Validate an already-parsed mapping (see `load_space`); anything that looks like a secret is refused."""
     secret = find_secret(data)
     if secret:
         raise InputError(f"{source}: {secret}; {SECRETS_ADVICE}")
-    context = {key: list(value) for key, value in allowed.items()}
+    context = {key: {name: list(items) for name, items in value.items()} if isinstance(value, Mapping)
+               else list(value) for key, value in allowed.items()}
     try:
         return SearchSpace.model_validate(data, context=context)
     except ValidationError as exc:
@@ -423,6 +579,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        if get_origin(annotation) in (Union, UnionType):  # an optional sub-model: `Equalise | None`
+            annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
-from raytl.models.zoo import ZOO
+from raytl.errors import InputError
+from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
 from raytl.planner import check_fits, entries, gpu_bytes
 from raytl.search.counts import describe_trials
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
-from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASKS
+from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
 from raytl.training.memory import GIB
 
 
@@ -19,15 +20,53 @@ def load_checked(path: str | Path, storage: str | None = None, name: str | None 
 
     >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
     """
-    space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+    space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS,
+                       task_sources=TASK_SOURCES)
     overrides = {key: value for key, value in (("storage", storage), ("name", name)) if value is not None}
     if overrides:
         space = parse_space({**space.model_dump(mode="json"), **overrides}, source=str(path), models=list(ZOO),
-                            intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS)
+                            intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS, task_sources=TASK_SOURCES)
     check_writable(space.storage, key_path="storage", file=str(path))
     check_tracking(space.tracking, str(path))
     check_fits(space, str(path))
+    retrieval_layers(space, str(path))
+    check_equalise(space, str(path))
     return space
+
+
+def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
+    """The hidden layer each model embeds the searched retrieval targets with (none searched: empty); an explicit
+    `retrieval.layer` deeper than a model is a one-line InputError.
+
+    >>> retrieval_layers(space, "space.yaml")  # doctest: +SKIP
+    {'base': 7, 'large': 14}
+    """
+    if not any(TASKS[target].format == "retrieval" for target in space.targets):
+        return {}
+    try:
+        return {name: retrieval_layer(entry, space.retrieval.layer) for name, entry in entries(space).items()}
+    except ValueError as exc:
+        raise InputError(f"{source}: retrieval.layer: {exc}") from None
+
+
+def check_equalise(space: SearchSpace, source: str) -> None:
+    """`intermediate.equalise.examples` must not exceed the training set of a searched task (the catalog's
+    `complexity.train_size`; generated data and the user's own data are checked when loaded)."""
+    equalise = space.intermediate.equalise
+    if not equalise or not equalise.examples or space.data.source == "generated":
+        return
+    sizes = _train_sizes(space)
+    for name, size in sizes.items():
+        if size < equalise.examples:
+            raise InputError(f"{source}: intermediate.equalise.examples: {equalise.examples:,} is more than "
+                             f"{name}'s {size:,} training examples; allowed: at most {min(sizes.values()):,}")
+
+
+def _train_sizes(space: SearchSpace) -> dict[str, int]:
+    """Catalog training-set sizes of the searched intermediate tasks (mixtures expanded), where known."""
+    names = [t for n in space.intermediate_tasks for t in (space.mixtures[n].tasks if n in space.mixtures else [n])]
+    known = [TASKS[n] for n in names if n in TASKS and TASKS[n].complexity and TASKS[n].complexity.train_size]
+    return {task.name: task.complexity.train_size for task in known}  # type: ignore[union-attr]
 
 
 def describe(space: SearchSpace) -> str:
@@ -42,24 +81,45 @@ def describe(space: SearchSpace) -> str:
         f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
         f"{space.deepspeed.precision}",
         "  models:",
-        *(f"    {m}: {e.hub_id or 'built from config'} ({_params(e.params)})" for m, e in entries(space).items()),
+        *_model_lines(space),
         "  phases of a trial:",
         f"    1. intermediate, one of: {', '.join(space.intermediate_tasks)}; "
         f"{_length(space.intermediate)}; lr {_lrs(space, space.intermediate)}"
         f"; trained once per (model, task, lr, seed) and shared across trials",
+        *_equalise_lines(space),
         f"    2. target (English): {', '.join(space.targets)}; {_length(space.target)}; "
-        f"lr {_lrs(space, space.target)}; dev selection on English",
+        f"lr {_lrs(space, space.target)}",
         *(f"       {t}: {_length(space.target_phase(t))}, batch {space.target_phase(t).batch_size}, max length "
           f"{space.target_phase(t).max_length}, lr {_lrs(space, space.target_phase(t))}"
           for t in space.targets if t in space.target_overrides),
-        "    3. zero-shot evaluation on the " + space.eval_split + " split:",
+        f"    3. selection: {SELECTION_TEXT[space.selection]}; the objective (what Optuna, the scheduler, winners "
+        "and reports' best read) is the mean dev score over the targets:",
+        *(f"       {t}: dev {_dev_text(TASKS[t], space.selection)}" for t in space.targets),
+        "    4. test, scored once per trial for the selected checkpoint and only reported:",
         *(f"       {t}: {TASKS[t].metric}, {len(TASKS[t].languages)} languages: {' '.join(TASKS[t].languages)}"
           for t in space.targets),
         f"  distinct intermediate phases at most: {len(intermediates) * len(space.models) * len(space.seeds)}"
         " x learning rates tried",
-        f"  data: {space.data.source}" + (f" ({space.data.dir})" if space.data.dir else ""),
+        f"  data (default {space.data.source}" + (f", dir {space.data.dir}" if space.data.dir else "") + "), per task:",
+        *(f"    {task}: {_origin(space, task)}" for task in space.searched_tasks()),
     ]
     return "\n".join(lines + _memory_lines(space))
+
+
+SELECTION_TEXT = {
+    "en_dev": "en_dev, English dev (XTREME's protocol, truly zero-shot)",
+    "target_dev": "target_dev, the targets' dev sets in their test languages (labelled target-language data: not "
+    "zero-shot model selection)",
+}
+
+
+def _dev_text(task: Task, selection: str) -> str:
+    """Where a target's selection score comes from, e.g. `validation en (accuracy)`."""
+    dev_task = TASKS[task.dev_from or task.name]
+    languages = dev_task.selection_languages(selection)
+    source = f"{dev_task.name} " if dev_task is not task else ""
+    shown = " ".join(languages) if len(languages) <= 8 else f"{len(languages)} languages"
+    return f"{source}validation {shown} ({dev_task.dev_key if languages == ('en',) else 'task score'})"
 
 
 def _memory_lines(space: SearchSpace) -> list[str]:
@@ -76,6 +136,38 @@ def _lrs(space: SearchSpace, phase: PhaseConfig) -> str:
         only = next(iter(ranges.values()))
         return f"in [{only.low:g}, {only.high:g}] (log)"
     return "(log) " + ", ".join(f"{model} [{r.low:g}, {r.high:g}]" for model, r in ranges.items())
+
+
+def _model_lines(space: SearchSpace) -> list[str]:
+    layers = retrieval_layers(space, "plan")
+    return [f"    {name}: {_source(entry)} ({_params(entry.params)})"
+            + (f"; retrieval: layer {layers[name]} of {entry.layers}" if name in layers else "")
+            for name, entry in entries(space).items()]
+
+
+def _source(entry: ModelEntry) -> str:
+    if entry.hub_id is None:
+        return "built from config"
+    return entry.hub_id + (f"@{entry.revision}" if entry.revision else "")
+
+
+def _origin(space: SearchSpace, task: str) -> str:
+    source = space.data.source_for(task)
+    directory = space.data.dir if source == "local" else None
+    places = [str(directory / place) if directory else place for place in TASKS[task].origins(source)]
+    return f"{source} ({', '.join(places)})" if places else source
+
+
+def _equalise_lines(space: SearchSpace) -> list[str]:
+    equalise = space.intermediate.equalise
+    if not equalise:
+        return []
+    if equalise.steps:
+        return [f"       equalised: every intermediate task trains {equalise.steps} optimizer steps"]
+    sizes = _train_sizes(space)
+    known = f" (of {', '.join(f'{n} {s:,}' for n, s in sizes.items())})" if sizes else ""
+    return [f"       equalised: every intermediate task trains on a seeded random sample of {equalise.examples:,} "
+            f"examples per training language{known}, drawn with the trial seed"]
 
 
 def _length(phase) -> str:

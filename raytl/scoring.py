@@ -27,7 +27,8 @@ TASK_CATEGORIES: dict[str, list[str]] = {
 """XTREME's four categories under the official key names; the overall score is not their mean."""
 
 # evaluate.py's task and language order. Averages are float sums; summing in the official order makes them
-# equal bit for bit. Languages are whatever label files exist: ones not listed here come after, sorted.
+# equal bit for bit. These are fixed lists, as in evaluate.py: every listed language must have a label file and a
+# prediction file (evaluate.py opens both and fails otherwise); files of other languages are not read.
 _OFFICIAL_LANGUAGES = {
     "pawsx": "de en es fr ja ko zh",
     "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh",
@@ -42,7 +43,8 @@ _OFFICIAL_LANGUAGES = {
     "mlqa": "en es de ar hi vi zh",
     "tydiqa": "en ar bn fi id ko ru sw te",
 }
-_OFFICIAL_ORDER = {task: languages.split() for task, languages in _OFFICIAL_LANGUAGES.items()}
+OFFICIAL_LANGUAGES: dict[str, list[str]] = {task: languages.split() for task, languages in _OFFICIAL_LANGUAGES.items()}
+"""Task -> XTREME's fixed test-language list, in evaluate.py's order (what `score_dirs` requires)."""
 # task -> (file format, metric name in METRICS)
 _TASK_SCORING = {
     "pawsx": ("label", "accuracy"),
@@ -61,7 +63,9 @@ def score_dirs(pred_dir: str | Path, label_dir: str | Path) -> dict[str, Any]:
     """Score every task folder present in both folders; the result can replace evaluate.py's JSON.
 
     `all_task` appears only when all nine tasks are scored, a category only when all its tasks are (as in
-    evaluate.py). A task folder present on one side only is skipped, as evaluate.py skips it.
+    evaluate.py). A task folder present on one side only is skipped, as evaluate.py skips it. Inside a task
+    folder every language of `OFFICIAL_LANGUAGES[task]` needs both files (else `InputError` naming the language);
+    files of other languages are ignored, as evaluate.py never opens them.
 
     >>> score_dirs("run/predictions", "xtreme/labels")["xnli"]["avg_accuracy"]  # doctest: +SKIP
     79.2
@@ -72,11 +76,11 @@ def score_dirs(pred_dir: str | Path, label_dir: str | Path) -> dict[str, Any]:
             raise InputError(f"{folder}: not a directory")
     details = {
         task: _score_task(task, pred_dir / task, label_dir / task)
-        for task in _OFFICIAL_ORDER
+        for task in OFFICIAL_LANGUAGES
         if (pred_dir / task).is_dir() and (label_dir / task).is_dir()
     }
     if not details:
-        known = ", ".join(_OFFICIAL_ORDER)
+        known = ", ".join(OFFICIAL_LANGUAGES)
         raise InputError(f"{pred_dir}, {label_dir}: no task folder in both (tasks: {known})")
     scores = {task: detail["avg_metric"] for task, detail in details.items()}
     return {**summarize(scores, complete_only=True), **details}
@@ -150,15 +154,17 @@ def summarize(task_scores: Mapping[str, float], complete_only: bool = False) -> 
 
 
 def _score_task(task: str, pred_dir: Path, label_dir: Path) -> dict[str, Any]:
+    """Every language of the task's fixed list, in evaluate.py's order; a missing file is an InputError."""
     suffix = "json" if _TASK_SCORING[task][0] == "qa" else "tsv"
-    found = {path.name[len("test-") : -len(suffix) - 1] for path in label_dir.glob(f"test-*.{suffix}")}
-    if not found:
-        raise InputError(f"{label_dir}: no test-LANG.{suffix} label files")
-    official = [language for language in _OFFICIAL_ORDER[task] if language in found]
     per_language = {}
-    for language in official + sorted(found - set(official)):
+    for language in OFFICIAL_LANGUAGES[task]:
         name = f"test-{language}.{suffix}"
         label_file, pred_file = label_dir / name, pred_dir / name
+        if not label_file.is_file():
+            required = f"evaluate.py scores XTREME's fixed {task} list in full: {' '.join(OFFICIAL_LANGUAGES[task])}"
+            if pred_file.is_file():
+                raise InputError(f"{label_file}: missing (prediction file {pred_file} exists); {required}")
+            raise InputError(f"{task}: language '{language}' has neither {label_file} nor {pred_file}; {required}")
         if not pred_file.is_file():
             raise InputError(f"{pred_file}: missing; label file {label_file} has no prediction file")
         per_language[language] = score_file(task, pred_file, label_file, language)

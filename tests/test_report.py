@@ -308,8 +308,11 @@ def test_build_report_writes_markdown_html_tables_and_pngs(run: Path, tmp_path: 
     assert "| large | xnli | mnli | 3.00 | 0.50 | squad_v2 | 1.00 | 0.50 | 2.00 | 1.00 | yes | 3 |" in md
     assert "| large | xquad | squad_v2 | 1.20 | 0.50 | mnli | 1.00 | 0.50 | 0.20 | 1.00 | no | 3 |" in md
     assert "published: XLM-R Large" in md and "seeds: [0, 1, 2]" in md
+    # complexity from the catalog: mnli level 2 (slope 2.0/decade), sst2 level 1 (-1.0); squad_v2 is no catalog name
+    assert "| log10_params:level | 3.000 | 3.000 | 3.000 |" in md
+    assert "OLS on 18 (model, task, seed) gains, 3 model sizes, 2 complexity levels, 3 seed(s)." in md
     pngs = sorted(p.name for p in md_path.parent.glob("*.png"))
-    assert pngs == ["languages_xl.png", "scaling.png", "transfer_base.png", "transfer_large.png",
+    assert pngs == ["complexity.png", "languages_xl.png", "scaling.png", "transfer_base.png", "transfer_large.png",
                     "transfer_xl.png"]
     for name in pngs:
         assert_png(md_path.parent / name)
@@ -318,7 +321,7 @@ def test_build_report_writes_markdown_html_tables_and_pngs(run: Path, tmp_path: 
     assert html.count("data:image/png;base64,") == len(pngs)
     assert html.count("<table>") == md.count("\n|---") and "<pre>models: [base, large, xl]" in html
     for name in ("results.csv", "results.parquet", "transfer.csv", "best_per_target.csv", "scaling.csv",
-                 "languages.csv"):
+                 "languages.csv", "complexity.csv", "complexity_levels.csv"):
         assert (md_path.parent / name).stat().st_size > 0
 
 
@@ -334,6 +337,24 @@ def test_report_of_a_run_with_nothing_completed(tmp_path: Path) -> None:
     assert "No completed trials yet" in md and "space.yaml not found" in md
     assert (md_path.parent / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list(md_path.parent.glob("*.png"))
+
+
+def test_report_with_one_seed_says_why_the_complexity_fit_has_no_interval(tmp_path: Path) -> None:
+    from raytl.report.render import build_report
+
+    for n, (model, task) in enumerate((m, t) for m in ("base", "xl") for t in ("none", "mnli", "sst2")):
+        write_summary(tmp_path, summary(f"t{n}", "completed", model, task, 0, 2e-5, list(LANGS)))
+    md = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "One seed: no seed-based interval" in md and "| log10_params:level | 3.000 | n/a | n/a |" in md
+
+
+def test_report_with_one_model_size_has_no_complexity_fit(tmp_path: Path) -> None:
+    from raytl.report.render import build_report
+
+    make_run(tmp_path, models=("large",), live=False)
+    md = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "No fit: 1 model size(s) and 2 complexity level(s)" in md
+    assert (tmp_path / "report" / "complexity.png").is_file()  # the measured gains per level are still drawn
 
 
 def test_build_report_rejects_a_malformed_summary(tmp_path: Path) -> None:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
+from raytl.models.zoo import ZOO, retrieval_layer
 from raytl.pipeline.phases import Progress, TrialParams, Worker
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
+from raytl.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.loading import load_examples
 from raytl.training.engine import Ranks
-from tests.conftest import tiny_space
+from tests.conftest import tiny_space, write_space
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -26,9 +30,9 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _worker(tmp_path: Path, targets: list[str]) -> Worker:
+def _worker(tmp_path: Path, targets: list[str], **overrides: object) -> Worker:
     space = parse_space(tiny_space(tmp_path, targets=targets, data={
-        "source": "generated", "generated_train_size": 64, "generated_eval_size": 60}))
+        "source": "generated", "generated_train_size": 64, "generated_eval_size": 60}, **overrides))
     return Worker(space, TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path / "run"), "t0")
 
 
@@ -41,7 +45,7 @@ def test_retrieval_targets_are_scored_once_per_encoder(tmp_path: Path) -> None:
     # shared sub-word stems make even an untrained tiny encoder retrieve far above chance (1/60)
     assert tatoeba.languages["de"]["accuracy"] > 4 * 100 / 60
     assert set(bucc.languages["de"]) == {"f1", "precision", "recall"} and bucc.score > 0
-    assert reports[0]["retrieval_layer"] == 1  # the middle of 2 layers, recorded
+    assert reports[0]["retrieval_layer"] == 1  # 14/24 of 2 layers rounded (see retrieval_layer), recorded
     predictions = worker.run.predictions("t0")
     assert len((predictions / "tatoeba" / "test-de.tsv").read_text().splitlines()) == 60
     assert all("\t" in line for line in (predictions / "bucc2018" / "test-fr.tsv").read_text().splitlines())
@@ -50,7 +54,56 @@ def test_retrieval_targets_are_scored_once_per_encoder(tmp_path: Path) -> None:
 
     again = Progress()
     evaluate_retrieval(worker, "tatoeba", None, again, lambda extra, ckpt: None)
-    assert again.completed["tatoeba"].languages == tatoeba.languages and math.isnan(again.completed["tatoeba"].dev)
+    assert again.completed["tatoeba"].languages == tatoeba.languages and again.completed["tatoeba"].dev == tatoeba.dev
+
+
+def test_retrieval_selects_on_dev_data_only(tmp_path: Path) -> None:
+    """BUCC selects on its sample (dev) release, Tatoeba (no dev data of its own) on BUCC's: never on test."""
+    worker, progress = _worker(tmp_path, ["tatoeba", "bucc2018"]), Progress()
+    for target in ("tatoeba", "bucc2018"):
+        evaluate_retrieval(worker, target, None, progress, lambda extra, ckpt: None)
+    tatoeba, bucc = progress.completed["tatoeba"], progress.completed["bucc2018"]
+    assert sorted(bucc.dev_languages) == ["de", "fr", "ru", "zh"] and math.isfinite(bucc.dev) and bucc.dev > 0
+    assert tatoeba.dev == bucc.dev and tatoeba.dev_languages == bucc.dev_languages
+    assert bucc.dev != bucc.score  # dev (sample release) and test (training release) are different data
+
+
+def test_retrieval_layer_keeps_jiants_relative_depth_for_every_size() -> None:
+    assert {name: retrieval_layer(entry) for name, entry in ZOO.items()} == {
+        "tiny": 1, "tiny4": 2, "base": 7, "large": 14, "xl": 21, "xxl": 28}
+    for layers in range(1, 97):  # 14/24 of the depth, rounded half up, never the embeddings, never past the top
+        entry = replace(ZOO["tiny"], layers=layers)
+        assert retrieval_layer(entry) == math.floor(Fraction(14 * layers, 24) + Fraction(1, 2))
+        assert 1 <= retrieval_layer(entry) <= layers
+    assert [retrieval_layer(replace(ZOO["tiny"], layers=n)) for n in (6, 18)] == [4, 11]  # the .5 ties go up
+    assert retrieval_layer(ZOO["large"], 0) == 0 and retrieval_layer(ZOO["base"], 12) == 12
+    with pytest.raises(ValueError, match=r"13 is deeper than base \(12 layers\); allowed: 0 \(embeddings\) to 12, or "
+                                         "unset for 7"):
+        retrieval_layer(ZOO["base"], 13)
+
+
+def test_an_explicit_layer_wins_and_is_recorded(tmp_path: Path) -> None:
+    worker, reports = _worker(tmp_path, ["tatoeba"], retrieval={"layer": 2}), []
+    evaluate_retrieval(worker, "tatoeba", None, Progress(), lambda extra, ckpt: reports.append(extra))
+    assert reports == [{"retrieval_layer": 2, "retrieval_pooling": "mean"}]
+    assert [p.name for p in (worker.run.root / "retrieval").iterdir()] == ["base-tiny-seed0-tatoeba-layer2.json"]
+
+
+def test_plan_prints_each_models_retrieval_layer(tmp_path: Path) -> None:
+    models = ["tiny", "base", "large", "xl", "xxl"]
+    space = parse_space(tiny_space(tmp_path, models=models, targets=["xnli", "tatoeba"]))
+    lines = [line.strip() for line in describe(space).splitlines()]
+    assert "base: FacebookAI/xlm-roberta-base (0.28B parameters); retrieval: layer 7 of 12" in lines
+    assert "xxl: facebook/xlm-roberta-xxl (10.70B parameters); retrieval: layer 28 of 48" in lines
+    assert "tiny: built from config (tiny); retrieval: layer 1 of 2" in lines
+    assert "large: FacebookAI/xlm-roberta-large (0.56B parameters)" in [
+        line.strip() for line in describe(parse_space(tiny_space(tmp_path, models=["large"]))).splitlines()]
+    explicit = parse_space(tiny_space(tmp_path, models=["base", "large"], targets=["bucc2018"], retrieval={"layer": 9}))
+    assert retrieval_layers(explicit, "s.yaml") == {"base": 9, "large": 9}
+    too_deep = write_space(tmp_path / "s.yaml", tiny_space(tmp_path / "runs", models=["tiny", "large"],
+                                                           targets=["tatoeba"], retrieval={"layer": 14}))
+    with pytest.raises(InputError, match=r"s.yaml: retrieval.layer: 14 is deeper than tiny \(2 layers\)"):
+        load_checked(too_deep)
 
 
 def test_bucc_original_files_keep_distractors(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from raytl.errors import InputError
-from raytl.scoring import TASK_CATEGORIES, score_dirs, summarize, task_score
+from raytl.scoring import OFFICIAL_LANGUAGES, TASK_CATEGORIES, score_dirs, summarize, task_score
 
 
 def _squad(answers: dict[str, list[str]]) -> str:
@@ -20,7 +20,8 @@ def _squad(answers: dict[str, list[str]]) -> str:
     return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]})
 
 
-# task -> language -> (prediction file, label file); expected scores worked out by hand in the tests below.
+# task -> language -> (prediction file, label file); expected scores worked out by hand in the tests below. Every
+# other language of XTREME's fixed list gets a copy of the task's first pair (`_complete`), as evaluate.py needs all.
 LAYOUT = {
     "pawsx": {"en": ("1\n1\n1\n0\n", "1\n0\n1\n0\n"), "de": ("0\n1\n", "0\n1\n")},  # 75, 100
     "xnli": {"en": ("entailment\ncontradiction\n", "entailment\nneutral\n")},  # 50
@@ -36,18 +37,30 @@ LAYOUT = {
             _squad({"q1": ["Eiffel Tower"], "q2": ["Paris"]}),
         )
     },  # EM 50, F1 50
-    "mlqa": {"zh": (json.dumps({"q": "北京大学"}), _squad({"q": ["北京"]}))},  # EM 0, F1 200/3
+    "mlqa": {  # every language EM 100 F1 100 but zh: EM 0, F1 200/3 (one token per CJK character)
+        "en": (json.dumps({"q": "cat"}), _squad({"q": ["cat"]})),
+        "zh": (json.dumps({"q": "北京大学"}), _squad({"q": ["北京"]})),
+    },
     "tydiqa": {"ar": (json.dumps({"q": "الكتاب"}), _squad({"q": ["الكتاب"]}))},  # EM 100, F1 100
 }
 OFFICIAL_TASK_ORDER = ["pawsx", "xnli", "panx", "udpos", "bucc2018", "tatoeba", "xquad", "mlqa", "tydiqa"]
 TASK_SCORES = {
-    "pawsx": 87.5, "xnli": 50.0, "udpos": 0.0, "panx": 200 / 3, "bucc2018": 400 / 7, "tatoeba": 50.0,
-    "xquad": 50.0, "mlqa": 100 / 3, "tydiqa": 100.0,
+    "pawsx": (100 + 6 * 75) / 7, "xnli": 50.0, "udpos": 0.0, "panx": 200 / 3, "bucc2018": 400 / 7, "tatoeba": 50.0,
+    "xquad": 50.0, "mlqa": (600 / 7 + (600 + 200 / 3) / 7) / 2, "tydiqa": 100.0,
 }  # fmt: skip
 
 
-def _write_layout(root: Path, layout: dict[str, dict[str, tuple[str, str]]] = LAYOUT) -> tuple[Path, Path]:
-    for task, languages in layout.items():
+Layout = dict[str, dict[str, tuple[str, str]]]
+
+
+def _complete(layout: Layout) -> Layout:
+    """Every language of each task's fixed list: the pairs given, the task's first pair for the others."""
+    return {task: {lang: pairs.get(lang, next(iter(pairs.values()))) for lang in OFFICIAL_LANGUAGES[task]}
+            for task, pairs in layout.items()}
+
+
+def _write_layout(root: Path, layout: Layout = LAYOUT, complete: bool = True) -> tuple[Path, Path]:
+    for task, languages in (_complete(layout) if complete else layout).items():
         suffix = "json" if task in TASK_CATEGORIES["qa"] else "tsv"
         for language, (prediction, label) in languages.items():
             for side, text in (("predictions", prediction), ("labels", label)):
@@ -60,28 +73,32 @@ def _write_layout(root: Path, layout: dict[str, dict[str, tuple[str, str]]] = LA
 def test_score_dirs_gives_the_official_json(tmp_path: Path) -> None:
     result = score_dirs(*_write_layout(tmp_path))
     assert list(result) == ["all_task", *TASK_CATEGORIES, *OFFICIAL_TASK_ORDER]
-    pawsx = {"accuracy": {"de": 100.0, "en": 75.0}, "avg_accuracy": 87.5, "avg_metric": 87.5}
-    assert result["pawsx"] == pawsx  # languages in evaluate.py's order: de before en
+    pawsx = {lang: 75.0 for lang in OFFICIAL_LANGUAGES["pawsx"]} | {"de": 100.0}
+    assert result["pawsx"] == {"accuracy": pawsx, "avg_accuracy": 550 / 7, "avg_metric": 550 / 7}
+    assert list(result["pawsx"]["accuracy"]) == ["de", "en", "es", "fr", "ja", "ko", "zh"]  # evaluate.py's order
+    zeros = {lang: 0.0 for lang in OFFICIAL_LANGUAGES["udpos"]}
     assert result["udpos"] == {
-        "f1": {"en": 0.0},
-        "precision": {"en": 0.0},
-        "recall": {"en": 0.0},
+        "f1": zeros,
+        "precision": zeros,
+        "recall": zeros,
         "avg_f1": 0.0,
         "avg_precision": 0.0,
         "avg_recall": 0.0,
         "avg_metric": 0.0,
     }
+    fifty = {lang: 50.0 for lang in OFFICIAL_LANGUAGES["xquad"]}
     assert result["xquad"] == {
-        "exact_match": {"en": 50.0},
-        "f1": {"en": 50.0},
+        "exact_match": fifty,
+        "f1": fifty,
         "avg_exact_match": 50.0,
         "avg_f1": 50.0,
         "avg_metric": 50.0,
     }
-    assert result["bucc2018"]["precision"] == {"de": pytest.approx(200 / 3)}
+    assert result["bucc2018"]["precision"] == {lang: pytest.approx(200 / 3) for lang in ("de", "fr", "ru", "zh")}
     for task, expected in TASK_SCORES.items():
         assert result[task]["avg_metric"] == pytest.approx(expected), task
-    assert result["qa"] == pytest.approx((50 + 100 / 3 + 100) / 3)
+    assert result["mlqa"]["f1"]["zh"] == pytest.approx(200 / 3) and result["mlqa"]["exact_match"]["zh"] == 0.0
+    assert result["qa"] == pytest.approx((TASK_SCORES["xquad"] + TASK_SCORES["mlqa"] + 100) / 3)
     assert result["all_task"] == pytest.approx(sum(TASK_SCORES.values()) / 9)
     categories = [result[c] for c in TASK_CATEGORIES]
     assert result["all_task"] != pytest.approx(sum(categories) / 4)  # QA weighs 3/9, not 1/4
@@ -95,11 +112,37 @@ def test_partial_submission_has_no_overall_score(tmp_path: Path) -> None:
     assert set(result) == {"classification", "pawsx", "xnli", "udpos"}
 
 
-def test_languages_come_from_the_label_folder(tmp_path: Path) -> None:
-    layout = {"xnli": {"zh": ("a\n", "a\n"), "xx": ("a\n", "b\n"), "ar": ("a\n", "b\n")}}
-    result = score_dirs(*_write_layout(tmp_path, layout))
-    assert result["xnli"]["accuracy"] == {"ar": 0.0, "zh": 100.0, "xx": 0.0}  # official order, then others
-    assert list(result["xnli"]["accuracy"]) == ["ar", "zh", "xx"]
+def test_languages_are_the_fixed_official_lists(tmp_path: Path) -> None:
+    layout = {"xnli": {"zh": ("a\n", "a\n"), "ar": ("a\n", "b\n")}}
+    predictions, labels = _write_layout(tmp_path, layout)
+    for side in (predictions, labels):  # a language off the list is never read, as evaluate.py never opens it
+        (side / "xnli" / "test-xx.tsv").write_text("a\n")
+    result = score_dirs(predictions, labels)
+    assert list(result["xnli"]["accuracy"]) == OFFICIAL_LANGUAGES["xnli"]
+    assert result["xnli"]["accuracy"]["zh"] == 100.0 and result["xnli"]["accuracy"]["ar"] == 0.0
+
+
+def test_a_missing_official_language_is_an_error_naming_it(tmp_path: Path) -> None:
+    predictions, labels = _write_layout(tmp_path, {"xnli": {"zh": ("a\n", "a\n")}})
+    (predictions / "xnli" / "test-sw.tsv").unlink()
+    (labels / "xnli" / "test-sw.tsv").unlink()
+    with pytest.raises(InputError, match=r"xnli: language 'sw' has neither .*labels/xnli/test-sw\.tsv nor"):
+        score_dirs(predictions, labels)
+    (predictions / "xnli" / "test-sw.tsv").write_text("a\n")
+    with pytest.raises(InputError, match=r"labels/xnli/test-sw\.tsv: missing \(prediction file .* exists\)"):
+        score_dirs(predictions, labels)
+
+
+def test_a_partial_language_set_exits_2_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from raytl.cli import main
+
+    predictions, labels = _write_layout(tmp_path, {"xnli": LAYOUT["xnli"]}, complete=False)  # English only
+    monkeypatch.setattr("sys.argv", ["raytl", "score", str(predictions), str(labels)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert "xnli: language 'ar' has neither" in capsys.readouterr().err
 
 
 def test_task_score_and_summarize() -> None:
@@ -113,8 +156,10 @@ def test_task_score_and_summarize() -> None:
     assert summarize({"xnli": 80.0, "tatoeba": 60.0}, complete_only=True) == {}
 
 
-def _error(tmp_path: Path, task: str, language: str, prediction: str, label: str) -> str:
-    layout = {task: {language: (prediction, label)}}
+def _error(tmp_path: Path, task: str, prediction: str, label: str) -> str:
+    """The error of a malformed pair in the task's last official language; the others get a valid pair."""
+    language = OFFICIAL_LANGUAGES[task][-1]
+    layout = {task: {**{lang: LAYOUT[task][lang] for lang in list(LAYOUT[task])[:1]}, language: (prediction, label)}}
     with pytest.raises(InputError) as raised:
         score_dirs(*_write_layout(tmp_path, layout))
     return str(raised.value)
@@ -123,37 +168,37 @@ def _error(tmp_path: Path, task: str, language: str, prediction: str, label: str
 @pytest.mark.parametrize(
     ("task", "prediction", "label", "where"),
     [
-        ("xnli", "neutral\n", "neutral\nentailment\n", "predictions/xnli/test-en.tsv:2:"),
-        ("xnli", "neutral\n\nneutral\n", "neutral\nneutral\nneutral\n", "predictions/xnli/test-en.tsv:2:"),
-        ("tatoeba", "0\nseven\n", "0\n1\n", "predictions/tatoeba/test-en.tsv:2:"),
-        ("bucc2018", "de-1 en-1\n", "de-1\ten-1\n", "predictions/bucc2018/test-en.tsv:1:"),
-        ("udpos", "NOUN\n\nVERB\n\n", "NOUN\n\nVERB\nDET\n\n", "predictions/udpos/test-en.tsv:3: sentence 2"),
-        ("udpos", "NOUN\n\n", "NOUN\n\nVERB\n\n", "labels/udpos/test-en.tsv:3"),
-        ("xquad", '{\n "q1": "a",\n oops\n}', _squad({"q1": ["a"]}), "predictions/xquad/test-en.json:3:"),
+        ("xnli", "neutral\n", "neutral\nentailment\n", "predictions/xnli/test-{lang}.tsv:2:"),
+        ("xnli", "neutral\n\nneutral\n", "neutral\nneutral\nneutral\n", "predictions/xnli/test-{lang}.tsv:2:"),
+        ("tatoeba", "0\nseven\n", "0\n1\n", "predictions/tatoeba/test-{lang}.tsv:2:"),
+        ("bucc2018", "de-1 en-1\n", "de-1\ten-1\n", "predictions/bucc2018/test-{lang}.tsv:1:"),
+        ("udpos", "NOUN\n\nVERB\n\n", "NOUN\n\nVERB\nDET\n\n", "predictions/udpos/test-{lang}.tsv:3: sentence 2"),
+        ("udpos", "NOUN\n\n", "NOUN\n\nVERB\n\n", "labels/udpos/test-{lang}.tsv:3"),
+        ("xquad", '{\n "q1": "a",\n oops\n}', _squad({"q1": ["a"]}), "predictions/xquad/test-{lang}.json:3:"),
         (
             "xquad",
             '{\n "q1": "a",\n "q2": 7\n}',
             _squad({"q1": ["a"], "q2": ["b"]}),
-            "predictions/xquad/test-en.json:3:",
+            "predictions/xquad/test-{lang}.json:3:",
         ),
         (
             "xquad",
             "{}",
             '{"data": [{"paragraphs": [{"qas": [\n{"id": "q1"}]}]}]}',
-            "labels/xquad/test-en.json:2",
+            "labels/xquad/test-{lang}.json:2",
         ),
-        ("xquad", "{}", _squad({"q1": []}), "labels/xquad/test-en.json:1: question 'q1'"),
+        ("xquad", "{}", _squad({"q1": []}), "labels/xquad/test-{lang}.json:1: question 'q1'"),
     ],
 )
 def test_malformed_files_name_file_and_line(
     tmp_path: Path, task: str, prediction: str, label: str, where: str
 ) -> None:
-    assert where in _error(tmp_path, task, "en", prediction, label)
+    assert where.format(lang=OFFICIAL_LANGUAGES[task][-1]) in _error(tmp_path, task, prediction, label)
 
 
 def test_missing_prediction_file_is_named(tmp_path: Path) -> None:
     predictions, labels = _write_layout(tmp_path, {"xnli": LAYOUT["xnli"]})
-    (labels / "xnli" / "test-de.tsv").write_text("neutral\n")
+    (predictions / "xnli" / "test-de.tsv").unlink()
     with pytest.raises(InputError, match=r"predictions/xnli/test-de\.tsv: missing"):
         score_dirs(predictions, labels)
 

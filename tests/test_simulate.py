@@ -95,12 +95,12 @@ def test_simulated_trial_reports_a_real_trials_keys(monkeypatch: pytest.MonkeyPa
     assert [r["step"] for r in reports] == [10, 20, 30, 40, 40]  # the retrieval target trains no steps
     assert [r["status"] for r in reports] == ["running"] * 4 + ["completed"]
     assert [r["targets_done"] for r in reports] == [0, 0, 0, 1, 2]
-    xnli = [r["score:xnli"] for r in reports]
+    xnli = [r["dev:xnli"] for r in reports]
     assert xnli == sorted(xnli), "a target's score is its best evaluation so far"
     space = parse_space(tiny_space(Path("runs"), targets=["xnli", "tatoeba"]))
     real = trial_metrics(space, Progress(completed={t: TargetResult(score=60.0) for t in ("xnli", "tatoeba")}))
     assert set(reports[-1]) == set(real)
-    assert reports[-1]["objective"] == pytest.approx((reports[-1]["score:xnli"] + reports[-1]["score:tatoeba"]) / 2)
+    assert reports[-1]["objective"] == pytest.approx((reports[-1]["dev:xnli"] + reports[-1]["dev:tatoeba"]) / 2)
 
 
 def _event(trial: str, step: int, intermediate: str, finished: tuple[str, ...], scores: dict[str, float],

@@ -283,7 +283,10 @@ def test_local_readers_read_squad_xquad_mlqa_and_tydiqa_layouts(tmp_path: Path) 
     assert load_examples(V1, "test", "de", data)[0]["answers"]["text"] == ["France"]
     assert load_examples(TASKS["mlqa"], "test", "hi", data)["id"] == ["d"]
     assert load_examples(TASKS["tydiqa"], "test", "ar", data)["id"] == ["arabic-1"]
-    assert load_examples(TASKS["tydiqa"], "validation", "en", data)["id"] == ["english-2"]
+    assert load_examples(TASKS["tydiqa"], "test", "en", data)["id"] == ["english-2"]
+    # GoldP's dev set is its test set: selection reads SQuAD v1.1 dev, never a GoldP row
+    _squad_file(tmp_path / "dev-v1.1.json", [("squad-dev-1", "Paris", 0)])
+    assert load_examples(TASKS["tydiqa"], "validation", "en", data)["id"] == ["squad-dev-1"]
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -74,13 +74,18 @@ def test_entry_is_consistent(name: str) -> None:
     task = TASKS[name]
     assert task.format in FORMATS and task.metric in METRICS and task.world
     assert not task.shape or task.shape in SHAPES
-    assert all(local.reader in READERS for local in task.local.values())
+    assert all(local.reader in READERS for split in task.local for local in task.local_parts(split))  # type: ignore
+    assert set(task.more_local) <= set(task.local)
     assert set(task.local) <= set(task.sources) and set(task.more_sources) <= set(task.sources)
     if {"label", "tags"} & set(FORMATS[task.format].canonical_columns):
         assert task.labels or task.label_file
     if task.role == "intermediate":
         assert task.languages == ("en",) and task.group in GROUPS
+        assert task.complexity is not None, "every intermediate task carries its complexity"
+        size = task.complexity.train_size
+        assert size is None or f"{size:,}" in task.description, "train_size is the figure the description states"
     else:
+        assert task.complexity is None
         assert set(task.languages) == set(XTREME_LANGUAGES[name].split())
     for split in task.sources:
         for source in task.parts(split):  # type: ignore[arg-type]

@@ -168,7 +168,7 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
         encoder = phases.load_encoder(worker, published)
         return phases.TaskModel(encoder, head(encoder.config, task))
 
-    engine = phases._make_engine(worker, build, space.target, 2e-3, total=space.target.max_steps or 1)
+    engine = phases.make_engine(worker, build, space.target, 2e-3, total=space.target.max_steps or 1)
     reloaded = engine.state_dict_of("encoder")
     if rank == 0:
         save_file(trained, Path(tmp, "trained.safetensors"))

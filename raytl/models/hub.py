@@ -13,13 +13,14 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig
 from raytl.models.zoo import ZERO3_FROM_PARAMS, ModelEntry
 
 
-def entry_from_config(name: str, hub_id: str, trust_remote_code: bool) -> ModelEntry:
-    """Read `hub_id`'s config and describe it; raises OSError/ValueError when it cannot be read.
+def entry_from_config(name: str, hub_id: str, trust_remote_code: bool, revision: str | None = None) -> ModelEntry:
+    """Read `hub_id`'s config (at `revision`, None = main) and describe it; raises OSError/ValueError when it cannot
+    be read.
 
     >>> entry_from_config("hub:google/rembert", "google/rembert", False).layers  # doctest: +SKIP
     32
     """
-    config = AutoConfig.from_pretrained(hub_id, trust_remote_code=trust_remote_code)
+    config = AutoConfig.from_pretrained(hub_id, revision=revision, trust_remote_code=trust_remote_code)
     params = count_params(config, trust_remote_code)
     return ModelEntry(
         name=name,
@@ -33,6 +34,7 @@ def entry_from_config(name: str, hub_id: str, trust_remote_code: bool) -> ModelE
         zero_stage=3 if params >= ZERO3_FROM_PARAMS else 2,
         precision="bf16",
         trust_remote_code=trust_remote_code,
+        revision=revision,
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
 
+from raytl.errors import InputError
 from raytl.models.hub import encoder_kwargs
 from raytl.models.zoo import ModelEntry
 from raytl.tasks.formats.base import Batch
@@ -36,7 +38,7 @@ def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: i
     Built inside `raytl.training.engine.model_construction`, both come out already partitioned under ZeRO-3.
     """
     if entry.hub_id is not None:
-        return load_encoder_dir(entry.hub_id, entry)
+        return load_encoder_dir(entry.hub_id, entry, entry.revision)
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=entry.hidden_size,
@@ -54,16 +56,28 @@ def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: i
     return XLMRobertaModel._from_config(config, add_pooling_layer=False)
 
 
-def load_encoder_dir(source: str | Path, entry: ModelEntry) -> nn.Module:
-    """A pretrained encoder from a hub id or a model directory, every weight loaded (never a partial load).
+def load_encoder_dir(source: str | Path, entry: ModelEntry, revision: str | None = None) -> nn.Module:
+    """A pretrained encoder from a hub id (at `revision`, None = main) or a model directory, every weight loaded
+    (never a partial load).
+
+    Safetensors weights are preferred; a checkpoint that ships only `pytorch_model.bin` (XLM-R XXL's main revision)
+    is read with `torch.load(weights_only=True)`, which unpickles tensors and plain containers only: a `.bin` that
+    holds any other object (code to run) is refused with an InputError, never executed.
 
     >>> load_encoder_dir("runs/q/phases/0123abcd", ZOO["tiny"])  # doctest: +SKIP
     """
     remote = entry.trust_remote_code
-    config = AutoConfig.from_pretrained(source, trust_remote_code=remote)
-    encoder, info = AutoModel.from_pretrained(
-        source, config=config, output_loading_info=True, use_safetensors=True, **encoder_kwargs(config, remote)
-    )
+    config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=remote)
+    try:
+        encoder, info = AutoModel.from_pretrained(
+            source, config=config, revision=revision, output_loading_info=True, weights_only=True,
+            **encoder_kwargs(config, remote),
+        )
+    except pickle.UnpicklingError as exc:
+        lines = [line for line in str(exc).splitlines() if "GLOBAL" in line] or str(exc).splitlines()[:1]
+        raise InputError(f"{source}: its .bin weights hold more than tensors and were refused, nothing in them ran "
+                         f"({' '.join(lines) or type(exc).__name__}); allowed: safetensors weights, or a .bin of "
+                         "tensors only") from None
     problems = {kind: keys for kind, keys in info.items() if keys and kind != "error_msgs"}
     if problems:
         raise RuntimeError(f"encoder from {source} is not loaded exactly: {problems}")

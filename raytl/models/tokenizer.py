@@ -18,7 +18,8 @@ SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's order: <s>=0, 
 def load_tokenizer(entry: ModelEntry) -> PreTrainedTokenizerBase:
     """The entry's tokenizer; tiny entries get a deterministic BPE over generated text in every task language."""
     if entry.hub_id is not None:
-        return AutoTokenizer.from_pretrained(entry.hub_id, trust_remote_code=entry.trust_remote_code)
+        return AutoTokenizer.from_pretrained(entry.hub_id, revision=entry.revision,
+                                             trust_remote_code=entry.trust_remote_code)
     languages = sorted({lang for task in TASKS.values() for lang in task.languages})
     return _tiny_tokenizer(tuple(languages))
 

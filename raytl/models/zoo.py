@@ -1,5 +1,5 @@
 """The model zoo: XLM-R sizes with their defaults, tiny configs built offline for tests and the quickstart, and any
-hub encoder by name (`hub:google/rembert`, or `hub:/path/to/model_dir`).
+hub encoder by name (`hub:google/rembert`, `hub:owner/name@<branch, tag or commit>`, or `hub:/path/to/model_dir`).
 
 Light to import (no torch): `raytl plan` reads it before anything heavy loads; a `hub:` name loads transformers
 only when it is resolved.
@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from raytl.config import HUB_PREFIX
+from raytl.config import HUB_PREFIX, split_hub_name
 
 ZERO3_FROM_PARAMS = 2_000_000_000  # hub models this big default to ZeRO-3 (XLM-R XL and XXL do)
+# jiant, the paper's toolkit, embeds BUCC and Tatoeba with hidden_states[14] of XLM-R Large's 24 layers
+JIANT_RETRIEVAL_LAYER, JIANT_DEPTH = 14, 24
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class ModelEntry:
     precision: str  # on GPUs; CPU always trains in fp32
     offload: str = "none"
     trust_remote_code: bool = False  # run code from the model's hub repository (only when the YAML says so)
+    revision: str | None = None  # hub branch, tag or commit of config, weights and tokenizer; None = main
 
     @property
     def built_from_config(self) -> bool:
@@ -61,8 +64,26 @@ ZOO: dict[str, ModelEntry] = {
 }
 
 
+def retrieval_layer(entry: ModelEntry, configured: int | None = None) -> int:
+    """The `hidden_states` index BUCC and Tatoeba embed with: `configured` (`retrieval.layer`) when set, else jiant's
+    relative depth, 14/24 of the model's layers rounded half up (integer arithmetic, no float ties).
+
+    tiny 2 -> 1, tiny4 4 -> 2, base 12 -> 7, large 24 -> 14 (jiant's own), xl 36 -> 21, xxl 48 -> 28.
+    Raises ValueError when `configured` is deeper than the model.
+
+    >>> retrieval_layer(ZOO["large"]), retrieval_layer(ZOO["xxl"]), retrieval_layer(ZOO["large"], 12)
+    (14, 28, 12)
+    """
+    if configured is None:
+        return (2 * JIANT_RETRIEVAL_LAYER * entry.layers + JIANT_DEPTH) // (2 * JIANT_DEPTH)
+    if configured > entry.layers:
+        raise ValueError(f"{configured} is deeper than {entry.name} ({entry.layers} layers); allowed: 0 (embeddings)"
+                         f" to {entry.layers}, or unset for {retrieval_layer(entry)}")
+    return configured
+
+
 def is_hub_name(name: str) -> bool:
-    """`hub:<hub id or model directory>` names any Hugging Face encoder.
+    """`hub:<hub id>[@<revision>]` or `hub:<model directory>` names any Hugging Face encoder.
 
     >>> is_hub_name("hub:google/rembert"), is_hub_name("large")
     (True, False)
@@ -87,4 +108,5 @@ def resolve_model(name: str, trust_remote_code: bool = False) -> ModelEntry:
 def _hub_entry(name: str, trust_remote_code: bool) -> ModelEntry:
     from raytl.models.hub import entry_from_config
 
-    return entry_from_config(name, name.removeprefix(HUB_PREFIX), trust_remote_code)
+    hub_id, revision = split_hub_name(name)
+    return entry_from_config(name, hub_id, trust_remote_code, revision)

@@ -9,9 +9,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,7 +18,6 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from safetensors.torch import save_file
 from transformers import PreTrainedTokenizerBase
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
@@ -31,11 +27,10 @@ from raytl.pipeline.cache import cache_key, cached, tokenizer_fingerprint
 from raytl.pipeline.mixture import MixtureHead, mixture_batches, mixture_loss, sampling_weights
 from raytl.pipeline.run_dir import RunDir, write_atomic
 from raytl.pipeline.store import PhaseStore
-from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.labels import with_labels
-from raytl.tasks.loading import load_examples
+from raytl.tasks.loading import load_examples, seeded_sample
 from raytl.tasks.metrics import METRICS
 from raytl.training.batching import TrainBatches, row_length
 from raytl.training.engine import (
@@ -46,11 +41,10 @@ from raytl.training.engine import (
     gpu_settings,
     model_construction,
 )
-from raytl.training.loop import WallClock, fit
+from raytl.training.loop import fit
 from raytl.training.predict import predict
 
 PHASE_CODE_VERSION = 1  # bump when a change alters what an intermediate phase produces
-Report = Callable[[dict[str, Any], Path | None], None]  # (extra metrics, checkpoint dir)
 
 
 @dataclass(frozen=True)
@@ -66,10 +60,13 @@ class TrialParams:
 
 @dataclass
 class TargetResult:
-    """The English-dev-selected evaluation of one target: its task score and per-language metrics."""
+    """One target of a trial: the dev-selected checkpoint (its selection score, step and per-language dev
+    metrics) and, once the target is finished, that checkpoint's test task score and per-language test metrics,
+    which are reported and never compared."""
 
     dev: float = -math.inf
     step: int = 0
+    dev_languages: dict[str, dict[str, float]] = field(default_factory=dict)
     score: float = math.nan
     languages: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -124,17 +121,20 @@ def intermediate_phase_id(space: SearchSpace, params: TrialParams) -> str:
 def encoded(worker: Worker, task: Task, split: str, lang: str, max_length: int) -> tuple[Dataset, list[dict]]:
     """Canonical examples and their tokenised rows (as plain dicts, fast to collate), cached on disk."""
     data = worker.space.data
-    cap = None
+    cap, sample = None, None
     if split == "train":
         cap = (worker.space.intermediate if task.role == "intermediate" else worker.space.target).max_train_examples
+        sample = worker.space.intermediate.train_sample(worker.params.seed) if task.role == "intermediate" else None
     key = cache_key(task=task.name, labels=task.labels, split=split, lang=lang, max_length=max_length, cap=cap,
                     format=task.format, format_settings=vars(FORMATS[task.format]), data=data.model_dump(mode="json"),
-                    tokenizer=tokenizer_fingerprint(worker.tokenizer))
+                    tokenizer=tokenizer_fingerprint(worker.tokenizer), **({"sample": sample} if sample else {}))
 
     def build() -> tuple[Dataset, Dataset]:
         examples = load_examples(task, split, lang, data)  # type: ignore[arg-type]
         if cap:
             examples = examples.select(range(min(cap, len(examples))))
+        if sample:  # intermediate.equalise.examples: the same count for every task
+            examples = seeded_sample(examples, *sample, where=f"task '{task.name}', language '{lang}'")
         return examples, FORMATS[task.format].encode(examples, worker.tokenizer, max_length, task)
 
     examples, features = cached(key, build)
@@ -193,9 +193,9 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
             heads = {task.name: FORMATS[task.format].head(encoder.config, task) for task in tasks}
             return TaskModel(encoder, MixtureHead(heads) if mixture else heads[name])
 
-        batches = [_train_batches(worker, task, phase) for task in tasks]
+        batches = [train_batches(worker, task, phase) for task in tasks]
         total = phase.max_steps or math.ceil(phase.epochs * sum(b.steps_per_epoch for b in batches))
-        engine = _make_engine(worker, build, phase, worker.params.lr_intermediate, total)
+        engine = make_engine(worker, build, phase, worker.params.lr_intermediate, total)
         if mixture:
             weights = sampling_weights([len(b.lengths) for b in batches], mixture)
             stream = mixture_batches(batches, weights, worker.params.seed)
@@ -217,7 +217,7 @@ def _build_intermediate(worker: Worker, store: PhaseStore, phase_id: str) -> Pat
     return store.path(phase_id)
 
 
-def _train_batches(worker: Worker, task: Task, phase: PhaseConfig) -> TrainBatches:
+def train_batches(worker: Worker, task: Task, phase: PhaseConfig) -> TrainBatches:
     """This rank's share of the task's training rows (every train language), length-grouped and padded per batch."""
     rows = [row for lang in task.train_languages for row in encoded(worker, task, "train", lang, phase.max_length)[1]]
     batches = TrainBatches(
@@ -236,7 +236,7 @@ def _train_batches(worker: Worker, task: Task, phase: PhaseConfig) -> TrainBatch
     return batches
 
 
-def _make_engine(worker: Worker, build: Callable[[], torch.nn.Module], phase: PhaseConfig, lr: float,
+def make_engine(worker: Worker, build: Callable[[], torch.nn.Module], phase: PhaseConfig, lr: float,
                  total: int) -> Engine:
     """The phase's engine around the model `build()` makes (partitioned at construction under ZeRO-3)."""
     config = deepspeed_config(worker.settings(phase), phase.batch_size, lr, total, int(phase.warmup_ratio * total),
@@ -279,96 +279,3 @@ class Progress:
             best=TargetResult(**data["best"]),
             steps_before=data["steps_before"],
         )
-
-
-def train_target(
-    worker: Worker, target: str, encoder_dir: Path | None, progress: Progress, checkpoint: Path | None, report: Report
-) -> None:
-    """Train a fresh head on the transferred encoder (English), evaluate zero-shot on every language, select on
-    English dev. Reports at every evaluation with a checkpoint; with `checkpoint`, continues mid-phase from it."""
-    task, phase = with_labels(TASKS[target], worker.space.data), worker.space.target_phase(target)
-    fmt = FORMATS[task.format]
-
-    def build() -> TaskModel:
-        torch.manual_seed(worker.params.seed)
-        encoder = load_encoder(worker, None if checkpoint else encoder_dir)
-        return TaskModel(encoder, fmt.head(encoder.config, task))
-
-    batches = _train_batches(worker, task, phase)
-    total = phase.max_steps or math.ceil(phase.epochs * batches.steps_per_epoch)
-    engine = _make_engine(worker, build, phase, worker.params.lr_target, total)
-    if checkpoint is not None:
-        engine.load(checkpoint)
-        load_rng(checkpoint, worker.ranks.rank)
-    else:
-        progress.target, progress.step, progress.best = target, 0, TargetResult()
-    clock = WallClock(phase.checkpoint_minutes * 60, agree=worker.ranks.broadcast) if phase.checkpoint_minutes else None
-
-    def on_evaluation(step: int, loss: float) -> None:
-        dev = evaluate(worker, engine, task, "validation", ["en"], phase)["en"][0]
-        if dev[task.dev_key] > progress.best.dev:
-            progress.best = _zero_shot(worker, engine, task, dev[task.dev_key], step)
-            save_best(worker, engine, task)
-        progress.step = step
-        if step == total:
-            progress.completed[target] = progress.best
-            progress.steps_before += total
-        with tempfile.TemporaryDirectory(prefix="raytl-ckpt-") as tmp:
-            engine.save(Path(tmp), client_state={})
-            save_rng(Path(tmp), worker.ranks.rank)
-            if worker.ranks.is_main:
-                progress.save(Path(tmp))
-            report({"loss": loss, "dev_en": dev[task.dev_key], "target_steps": total}, Path(tmp))
-        if clock is not None:
-            clock.reset()
-
-    fit(engine, batches.from_step(progress.step), fmt.loss, start_step=progress.step, total_steps=total,
-        eval_every=phase.eval_every, on_evaluation=on_evaluation, checkpoint_due=clock)
-
-
-def save_rng(directory: Path, rank: int) -> None:
-    """This rank's random state (dropout masks) beside the checkpoint: a resumed phase continues exactly as an
-    uninterrupted one would (same data order, optimizer, schedule and dropout)."""
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
-    torch.save(state, directory / f"rng-rank{rank}.pt")
-
-
-def load_rng(directory: Path, rank: int) -> None:
-    path = directory / f"rng-rank{rank}.pt"
-    if not path.is_file():  # a checkpoint written before random states were saved
-        return
-    state = torch.load(path, weights_only=True)
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-
-
-def save_best(worker: Worker, engine: Engine, task: Task) -> None:
-    """The English-dev-selected weights, for `raytl export`: `best/TARGET/{encoder/, head.safetensors, head.json}`."""
-    encoder, head = engine.state_dict_of("encoder"), engine.state_dict_of("head")  # collective under ZeRO-3
-    if not worker.ranks.is_main:
-        return
-    final = worker.run.trial(worker.trial_id) / "best" / task.name
-    tmp = final.with_name(f".tmp-{task.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    engine.ds.module.encoder.save_pretrained(tmp / "encoder", state_dict=encoder)
-    save_file({name: tensor.contiguous() for name, tensor in head.items()}, tmp / "head.safetensors")
-    write_atomic(tmp / "head.json", json.dumps({"task": task.name, "format": task.format, "labels": task.labels,
-                                                "hidden_size": worker.entry.hidden_size}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    worker.run.push(final)
-
-
-def _zero_shot(worker: Worker, engine: Engine, task: Task, dev: float, step: int) -> TargetResult:
-    fmt = FORMATS[task.format]
-    results = evaluate(worker, engine, task, worker.space.eval_split, list(task.languages),
-                       worker.space.target_phase(task.name))
-    if worker.ranks.is_main:
-        for lang, (_, predictions, examples) in results.items():
-            suffix, text = fmt.submission(predictions, examples)
-            worker.run.write_text(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
-    languages = {lang: metrics for lang, (metrics, _, _) in results.items()}
-    return TargetResult(dev=dev, step=step, score=task_score(task.name, languages), languages=languages)

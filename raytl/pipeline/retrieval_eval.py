@@ -4,7 +4,6 @@ in inference precision, under no-grad."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,11 @@ import numpy as np
 import torch
 
 from raytl.config import NO_INTERMEDIATE
+from raytl.models.zoo import retrieval_layer
 from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
 from raytl.retrieval import mean_pool
 from raytl.scoring import task_score
-from raytl.tasks import TASKS
+from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import PROTOCOLS, Retrieval
 from raytl.tasks.metrics import METRICS
@@ -27,12 +27,15 @@ Report = Callable[[dict[str, Any], Path | None], None]
 
 def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, progress: Progress,
                        report: Report) -> None:
-    """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target."""
+    """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target:
+    its dev selection score (from its own dev data, or that of `dev_from`) and its test scores (reported only)."""
     task = TASKS[target]
     layer = worker.space.retrieval.layer
-    layer = worker.entry.layers // 2 if layer is None else layer
+    layer = retrieval_layer(worker.entry, layer)
     cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
-    result = worker.run.read_json(cache)
+    # rank 0 reads the shared cache once and every rank follows its answer: a concurrent trial writing the cache
+    # between two ranks' reads would otherwise send one rank into the embedding collectives alone
+    result = worker.ranks.broadcast(worker.run.read_json(cache) if worker.ranks.is_main else None)
     if result is None:
         result = _evaluate(worker, target, encoder_dir, layer)
         if worker.ranks.is_main:
@@ -40,9 +43,11 @@ def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, pr
     if worker.ranks.is_main:
         for lang, (suffix, text) in result["submissions"].items():
             worker.run.write_text(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
-    languages = result["languages"]
-    progress.completed[target] = TargetResult(dev=math.nan, step=0, score=task_score(task.name, languages),
-                                              languages=languages)
+    dev_task = TASKS[task.dev_from or task.name]
+    progress.completed[target] = TargetResult(
+        dev=task_score(dev_task.name, result["dev_languages"]), step=0, dev_languages=result["dev_languages"],
+        score=task_score(task.name, result["languages"]), languages=result["languages"],
+    )
     report({"retrieval_layer": layer, "retrieval_pooling": "mean"}, None)
 
 
@@ -54,23 +59,38 @@ def _encoder_key(worker: Worker) -> str:
 
 
 def _evaluate(worker: Worker, target: str, encoder_dir: Path | None, layer: int) -> dict[str, Any]:
+    """Dev first (BUCC fits its mining threshold there), then test with the dev-fitted thresholds."""
     task = TASKS[target]
+    dev_task = TASKS[task.dev_from or task.name]
+    encoder = _inference_encoder(worker, encoder_dir)
+    dev_languages, thresholds = {}, {}
+    for lang in dev_task.selection_languages(worker.space.selection):
+        metrics, _, thresholds[lang] = _retrieve(worker, encoder, dev_task, "validation", lang, layer, None)
+        dev_languages[lang] = metrics
+    languages, submissions = {}, {}
+    for lang in task.languages:
+        threshold = thresholds.get(lang) if dev_task is task else None
+        languages[lang], submissions[lang], _ = _retrieve(worker, encoder, task, "test", lang, layer, threshold)
+    return {"dev_task": dev_task.name, "dev_languages": dev_languages, "languages": languages,
+            "submissions": submissions, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
+            "layer": layer, "pooling": "mean over non-pad tokens"}
+
+
+def _retrieve(worker: Worker, encoder: torch.nn.Module, task: Task, split: str, lang: str, layer: int,
+              threshold: float | None) -> tuple[dict[str, float], tuple[str, str], float | None]:
+    """One language of one split: metrics, submission file (suffix, text) and the threshold used. Without a
+    threshold, a protocol that fits one (BUCC) fits it on this split, which only dev data may be."""
     fmt: Retrieval = FORMATS[task.format]  # type: ignore[assignment]
     protocol = PROTOCOLS[task.metric]
-    encoder = _inference_encoder(worker, encoder_dir)
-    languages, submissions, thresholds = {}, {}, {}
-    for lang in task.languages:
-        threshold = None
-        if protocol.fit is not None:
-            corpus, src, trg = _embedded(worker, encoder, task, "validation", lang, layer)
-            threshold = thresholds[lang] = protocol.fit(corpus, src, trg)
-        corpus, src, trg = _embedded(worker, encoder, task, "test", lang, layer)
-        examples, _ = encoded(worker, task, "test", lang, worker.space.retrieval.max_length)
-        predictions = protocol.predict(corpus, src, trg, threshold)
-        languages[lang] = METRICS[task.metric](predictions, fmt.references(examples, task), lang)
-        submissions[lang] = fmt.submission(predictions, examples)
-    return {"languages": languages, "submissions": submissions, "thresholds": thresholds, "layer": layer,
-            "pooling": "mean over non-pad tokens"}
+    corpus, src, trg = _embedded(worker, encoder, task, split, lang, layer)
+    if protocol.fit is not None and threshold is None:
+        if split != "validation":
+            raise ValueError(f"{task.name}: a mining threshold is fitted on dev data only, not on '{split}'")
+        threshold = protocol.fit(corpus, src, trg)
+    examples, _ = encoded(worker, task, split, lang, worker.space.retrieval.max_length)
+    predictions = protocol.predict(corpus, src, trg, threshold)
+    metrics = METRICS[task.metric](predictions, fmt.references(examples, task), lang)
+    return metrics, fmt.submission(predictions, examples), threshold
 
 
 def _inference_encoder(worker: Worker, encoder_dir: Path | None) -> torch.nn.Module:

@@ -12,8 +12,9 @@ import ray.train
 import torch
 
 from raytl.config import SearchSpace
-from raytl.pipeline.phases import Progress, TrialParams, Worker, obtain_intermediate, train_target
+from raytl.pipeline.phases import Progress, TargetResult, TrialParams, Worker, obtain_intermediate
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
+from raytl.pipeline.target_phase import train_target
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.training.engine import Ranks
@@ -82,32 +83,35 @@ def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, res
 
 
 def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
-    """What Tune sees: the objective (mean task score of the targets evaluated so far), the step (the scheduler's
-    time axis), and every target's task score and per-language metrics."""
-    results = dict(progress.completed)
-    if progress.target and progress.target not in results and progress.best.languages:
-        results[progress.target] = progress.best
+    """What Tune sees, and so the scheduler and the searcher: the objective (the mean dev selection score of the
+    targets evaluated so far), the step (the scheduler's time axis) and each target's dev score. Never a test
+    score: those go to the summary only."""
+    results = _results(progress)
     metrics: dict[str, Any] = {
         "step": progress.steps_before + (0 if progress.target in progress.completed else progress.step),
-        "objective": sum(r.score for r in results.values()) / len(results) if results else math.nan,
+        "objective": sum(r.dev for r in results.values()) / len(results) if results else math.nan,
         "status": "completed" if len(progress.completed) == len(space.targets) else "running",
         "targets_done": len(progress.completed),
     }
-    for target, result in results.items():
-        metrics[f"score:{target}"] = result.score
-        for lang, values in result.languages.items():
-            metrics.update({f"{target}:{lang}:{name}": value for name, value in values.items()})
+    metrics.update({f"dev:{target}": result.dev for target, result in results.items()})
     return metrics
+
+
+def _results(progress: Progress) -> dict[str, TargetResult]:
+    """The finished targets and the current target's best evaluation so far."""
+    results = dict(progress.completed)
+    if progress.target and progress.target not in results and progress.best.dev_languages:
+        results[progress.target] = progress.best
+    return results
 
 
 def write_summary(worker: Worker, progress: Progress, status: str, note: str = "", resumed_at: list[int] | None = None,
                   startup: dict[str, float] | None = None) -> None:
-    """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py);
-    `resumed_at` lists the steps the trial restarted from checkpoints; `startup` is `startup_times`."""
-    results = dict(progress.completed)
-    if progress.target and progress.target not in results and progress.best.languages:
-        results[progress.target] = progress.best
-    params = worker.params
+    """`RUN_DIR/trials/<id>/summary.json`, the contract `raytl report` reads (see raytl/report/results.py). Per
+    target: `dev` (the selection score, under the `selection` protocol, with `dev_languages` and the
+    `selected_step`) and `score`/`languages` (test, for the selected checkpoint; NaN until the target is
+    finished). `resumed_at` lists the steps the trial restarted from checkpoints; `startup` is `startup_times`."""
+    params, metrics = worker.params, trial_metrics(worker.space, progress)
     worker.run.write_json(worker.run.summary(worker.trial_id), {
         "trial_id": worker.trial_id,
         "status": status,
@@ -117,12 +121,13 @@ def write_summary(worker: Worker, progress: Progress, status: str, note: str = "
         "config": asdict(params),
         "model_params": worker.entry.params,
         "intermediate_group": intermediate_group(worker.space, params.intermediate),
-        "step": trial_metrics(worker.space, progress)["step"],
-        "objective": trial_metrics(worker.space, progress)["objective"],
+        "selection": worker.space.selection,
+        "step": metrics["step"],
+        "objective": metrics["objective"],
         "targets": {
-            target: {"score": r.score, "metric": TASKS[target].dev_key, "dev_en": r.dev, "selected_step": r.step,
-                     "languages": r.languages}
-            for target, r in results.items()
+            target: {"dev": r.dev, "selected_step": r.step, "dev_languages": r.dev_languages,
+                     "score": r.score, "metric": TASKS[target].metric, "languages": r.languages}
+            for target, r in _results(progress).items()
         },
     })
 

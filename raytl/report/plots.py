@@ -76,6 +76,38 @@ def size_lines(table: pd.DataFrame, path: str | Path, groups: list[str], title: 
     return _save(fig, path)
 
 
+def complexity_lines(levels: pd.DataFrame, fitted: pd.DataFrame | None, path: str | Path) -> Path:
+    """Gain against parameters (log x-axis), one colour per complexity level: measured means with their seed
+    std as error bars, and the fitted interaction model's line for the same level dashed.
+
+    `levels` has complexity, model, model_params, gain_mean, gain_std; `fitted` complexity, model_params, gain.
+
+    >>> complexity_lines(level_table(rows), None, "complexity.png")  # doctest: +SKIP
+    """
+    fig = Figure(figsize=(7.0, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colours = colormaps["viridis"]
+    top = max(int(levels["complexity"].max()), 1) if not levels.empty else 1
+    for level, line in levels.groupby("complexity"):
+        line = line.sort_values("model_params")
+        colour = colours(float(level) / top)
+        ax.errorbar(line["model_params"], line["gain_mean"], yerr=line["gain_std"].fillna(0.0), marker="o",
+                    capsize=3, color=colour, label=f"level {int(level)}")
+        if fitted is not None:
+            curve = fitted[fitted["complexity"] == level]
+            ax.plot(curve["model_params"], curve["gain"], "--", color=colour, linewidth=1)
+    ax.axhline(0.0, color="k", linewidth=0.8)
+    if not levels.empty:
+        _size_axis(ax, levels)
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("gain over none (points)")
+    ax.set_title("Gain by model size per complexity level (dashed: gain ~ log10(params) x level)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _size_axis(ax: Axes, table: pd.DataFrame) -> None:
     """Log x-axis ticked at the run's models only, labelled with name and size (the default minor labels
     of a log axis spanning less than a decade overlap)."""

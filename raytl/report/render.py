@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from raytl.report.complexity import complexity_rows, fit_interaction, level_table, plot_complexity
 from raytl.report.document import Document, format_value
 from raytl.report.languages import language_gains, language_matrix, plot_languages
 from raytl.report.results import BASELINE, STATUSES, load_results, pending_trials, target_names, write_results
@@ -22,7 +23,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     """Write the report of a run into `out_dir` (default `RUN_DIR/report/`) and return the report.md path.
 
     Also written there: report.html (figures embedded), the PNG figures, results.csv/.parquet (one row per
-    trial) and transfer.csv, best_per_target.csv, scaling.csv, languages.csv. Raises `InputError` for a
+    trial) and transfer.csv, best_per_target.csv, scaling.csv, languages.csv, complexity.csv (the gain ~
+    log(params) x complexity fit) and complexity_levels.csv. Raises `InputError` for a
     missing run directory or a malformed trial summary.
 
     >>> build_report("runs/r1")        # doctest: +SKIP
@@ -42,6 +44,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         _answer_section(doc, transfer, scaling)
         _transfer_section(doc, df, transfer, out)
         _scaling_section(doc, df, scaling, out)
+        _complexity_section(doc, df, out)
         _xtreme_section(doc, df)
     _config_section(doc, run_dir)
     md_path = out / "report.md"
@@ -141,6 +144,24 @@ def _scaling_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: 
              "test the language; most helped languages first. All models: languages.csv.")
     doc.table(matrix)
     doc.image(plot_languages(gains, model, out / f"languages_{model}.png"), f"per-language gain, {model}")
+
+
+def _complexity_section(doc: Document, df: pd.DataFrame, out: Path) -> None:
+    rows = complexity_rows(df)
+    fit, levels = fit_interaction(rows), level_table(rows)
+    fit.table.to_csv(out / "complexity.csv", index=False)
+    levels.to_csv(out / "complexity_levels.csv", index=False)
+    doc.heading("Gain against model size by task complexity")
+    doc.text("Complexity level of each catalog intermediate task (`raytl tasks`): reasoning rank (0 masked-LM, "
+             "1 sentiment or syntax, 2 sentence pairs, 3 reading comprehension or commonsense) + 1 if the data was "
+             "built adversarially. Fit: gain ~ log10(parameters) x level, ordinary least squares on centred predictors "
+             "over every (model, task, seed) gain; mixtures and tasks outside the catalog are left out.")
+    doc.text(fit.note)
+    if not fit.table.empty:
+        doc.table(fit.table, index=False, digits=3)
+    doc.table(levels, index=False)
+    if not levels.empty:
+        doc.image(plot_complexity(levels, fit, out / "complexity.png"), "gain against model size per complexity")
 
 
 def _xtreme_section(doc: Document, df: pd.DataFrame) -> None:

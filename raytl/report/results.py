@@ -25,14 +25,17 @@ ID_COLUMNS = [
     "trial_id", "status", "model", "model_params", "intermediate", "intermediate_group",
     "lr_intermediate", "lr_target", "seed", "step", "objective",
 ]
-SCORE_PREFIX = "score:"
+SCORE_PREFIX = "score:"  # test task score of the selected checkpoint: reported, never compared
+DEV_PREFIX = "dev:"  # the dev selection score: what every decision (objective, best rows) reads
 _CONFIG_KEYS = ("model", "intermediate", "lr_intermediate", "lr_target", "seed")
 
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Read every trial summary of a run (finished or live) into one row per trial.
 
-    Columns: `ID_COLUMNS`, then `score:{target}` (XTREME task score), then `{target}:{lang}:{metric}`.
+    Columns: `ID_COLUMNS` (`objective`: the mean dev selection score), then `score:{target}` (the XTREME test task
+    score of the selected checkpoint), then `dev:{target}` (its dev selection score), then the per-language test
+    metrics `{target}:{lang}:{metric}`.
     A target or language a trial has not evaluated yet is NaN.
 
     >>> df = load_results("runs/2024-xl")          # doctest: +SKIP
@@ -49,8 +52,9 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
         if column not in df.columns:
             df[column] = pd.Series(dtype=object if column in ("trial_id", "status") else float)
     scores = sorted(c for c in df.columns if c.startswith(SCORE_PREFIX))
-    languages = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in scores)
-    return df[ID_COLUMNS + scores + languages].reset_index(drop=True)
+    devs = sorted(c for c in df.columns if c.startswith(DEV_PREFIX))
+    languages = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in scores and c not in devs)
+    return df[ID_COLUMNS + scores + devs + languages].reset_index(drop=True)
 
 
 def write_results(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
@@ -166,6 +170,7 @@ def _flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
     }
     for target, result in summary["targets"].items():
         row[f"{SCORE_PREFIX}{target}"] = _float(result["score"])
+        row[f"{DEV_PREFIX}{target}"] = _float(result.get("dev"))
         for lang, metrics in result["languages"].items():
             for metric, value in metrics.items():
                 row[f"{target}:{lang}:{metric}"] = float(value)

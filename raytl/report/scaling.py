@@ -33,12 +33,7 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
 
     >>> scaling_table(load_results("runs/r1"))[["model", "intermediate", "gain_mean"]]   # doctest: +SKIP
     """
-    selected = select_trials(df)
-    long = task_scores(selected)
-    n_targets = long["target"].nunique()
-    per_trial = long.groupby(["model", "intermediate", "seed"])["value"].agg(["mean", "size"])
-    per_trial = per_trial[per_trial["size"] == n_targets].rename(columns={"mean": "value"}).reset_index()
-    stats = gain_summary(per_trial[["model", "intermediate", "seed", "value"]], [])
+    stats = gain_summary(trial_averages(df), [])
     params = df.groupby("model")["model_params"].max()
     groups = df.drop_duplicates("intermediate").set_index("intermediate")["intermediate_group"]
     stats["model_params"] = stats["model"].map(params)
@@ -47,6 +42,20 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
     order = ["model_params", "is_task", "intermediate_group", "intermediate"]
     stats = stats.sort_values(order, kind="stable")
     return stats[SCALING_COLUMNS].reset_index(drop=True)
+
+
+def trial_averages(df: pd.DataFrame) -> pd.DataFrame:
+    """Per selected trial (model, intermediate, seed): `value` = unweighted mean of its task scores over the
+    run's targets; a trial missing one of them is left out, so averages never mix different target sets.
+
+    >>> trial_averages(load_results("runs/r1")).columns.tolist()   # doctest: +SKIP
+    ['model', 'intermediate', 'seed', 'value']
+    """
+    long = task_scores(select_trials(df))
+    n_targets = long["target"].nunique()
+    per_trial = long.groupby(["model", "intermediate", "seed"])["value"].agg(["mean", "size"])
+    per_trial = per_trial[per_trial["size"] == n_targets].rename(columns={"mean": "value"}).reset_index()
+    return per_trial[["model", "intermediate", "seed", "value"]]
 
 
 def gain_by_size(table: pd.DataFrame) -> pd.DataFrame:

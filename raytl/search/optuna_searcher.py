@@ -1,6 +1,7 @@
 """Ray's OptunaSearch, made truthful about fidelity: a trial the scheduler stopped early reaches Optuna as PRUNED
 (with its intermediate values), a diverged or failed one as FAIL; only finished trials are COMPLETE. Ray's own
-class records a stopped trial as COMPLETE with its partial score, which biases the sampler."""
+class records a stopped trial as COMPLETE with its partial score, which biases the sampler. The value is the
+trial's dev objective: Tune's results carry no test score (see raytl.pipeline.worker.trial_metrics)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class TransferSearch(OptunaSearch):
             return
         result = result or {}
         state = outcome(result, error)
+        if state == TrialState.PRUNED:  # Tune hands the result that triggered the stop here, not to on_trial_result
+            self.on_trial_result(trial_id, result)
         value = result.get(self.metric) if state == TrialState.COMPLETE else None
         self._ot_study.tell(self._ot_trials[trial_id], value, state=state)
         self._completed_trials.add(trial_id)

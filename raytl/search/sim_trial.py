@@ -78,5 +78,5 @@ def report(plan: TrialPlan, scores: dict[str, float], step: int, targets_done: i
         "objective": sum(scores.values()) / len(scores),
         "status": "completed" if targets_done == len(plan.targets) else "running",
         "targets_done": targets_done,
-        **{f"score:{name}": score for name, score in scores.items()},
+        **{f"dev:{name}": score for name, score in scores.items()},
     }

@@ -84,7 +84,7 @@ class Recorder(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         done = int(result.get("targets_done", 0))
-        scores = {t: float(result[f"score:{t}"]) for t in self.targets if f"score:{t}" in result}
+        scores = {t: float(result[f"dev:{t}"]) for t in self.targets if f"dev:{t}" in result}
         self.events.append(Event(trial.trial_id, dict(trial.config), int(result["step"]),
                                  tuple(self.targets[:done]), tuple(self.targets), scores))
 

@@ -156,7 +156,8 @@ def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
 
 
 def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.DataFrame:
-    """One row per trial; trials the scheduler stopped or that errored get that status in their summary too."""
+    """One row per trial: its dev objective and, read from its summary (Tune never sees them), the test task scores
+    of its selected checkpoints. Trials the scheduler stopped or that errored get that status in their summary too."""
     rows = []
     for result in grid:
         metrics = result.metrics or {}
@@ -165,8 +166,9 @@ def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.
         if status == "running":  # ended without finishing its targets: the scheduler stopped it
             status = "stopped"
         mark_status(run, trial_id, status)
+        tested = (run.read_json(run.summary(trial_id)) or {}).get("targets", {})
         row = {"trial_id": trial_id, **trial_params(result.config), "status": status}
-        row.update({f"score:{t}": metrics.get(f"score:{t}") for t in space.targets})
+        row.update({f"test:{t}": tested.get(t, {}).get("score") for t in space.targets})
         row["objective"] = metrics.get(METRIC)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raytl.tasks.entry import HubSource, LocalFile, Task
+from raytl.tasks.entry import Complexity, HubSource, LocalFile, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
 
@@ -53,6 +53,13 @@ _PANX = {"tokens": "list<string>", "ner_tags": "list<int64>", "langs": "list<str
 _CCG = {"tokens": "list<string>", "tags": "list<int64>"}  # no hub copy: the schema local files are read into
 
 _ANLI_ROUNDS = ("r1", "r2", "r3")
+_MNLI_TRAIN_FILE = LocalFile("MNLI/train.tsv", "glue_tsv")  # GLUE's MNLI: MNLI, XNLI's training set and part of ANLI+
+
+
+def _anli_file(round_: int, split: str) -> LocalFile:
+    return LocalFile(f"anli_v1.0/R{round_}/{split}.jsonl", "anli_jsonl")
+
+
 _ANLI_PLUS_TRAIN = (
     *(HubSource("facebook/anli", "plain_text", f"train_{r}", _ANLI, _NLI_COLUMNS) for r in _ANLI_ROUNDS[1:]),
     _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
@@ -69,6 +76,10 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
 PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # google/xtreme PAN-X ClassLabel order
 UDPOS_LANGUAGES = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
     "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+XNLI_LANGUAGES = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
+PAWSX_LANGUAGES = tuple("de en es fr ja ko zh".split())
+MLQA_LANGUAGES = tuple("ar de en es hi vi zh".split())
+UDPOS_NO_DEV = ("kk", "th", "tl", "yo")  # UD v2.5 has no dev treebank for them (the hub copy no validation split)
 PANX_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
     "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
     "tr", "ur", "vi", "yo", "zh")
@@ -109,7 +120,9 @@ _TASKS = [
             "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
             "validation": _glue("mnli", "validation_matched", _GLUE_MNLI, _NLI_COLUMNS),
         },
+        local={"train": _MNLI_TRAIN_FILE, "validation": LocalFile("MNLI/dev_matched.tsv", "glue_tsv")},
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=False, train_size=392_702),
         group="simple NLI",
         world="nli",
         description="MultiNLI, 392,702 English premise/hypothesis pairs, 3 labels",
@@ -126,7 +139,9 @@ _TASKS = [
                 "qqp", "validation", _GLUE_QQP, {"text_a": "question1", "text_b": "question2", "label": "label"}
             ),
         },
+        local={"train": LocalFile("QQP/train.tsv", "qqp_tsv"), "validation": LocalFile("QQP/dev.tsv", "qqp_tsv")},
         labels=("not_duplicate", "duplicate"),
+        complexity=Complexity("paraphrase", adversarial=False, train_size=363_846),
         group="paraphrase",
         world="paraphrase",
         description="Quora Question Pairs, 363,846 English question pairs, duplicate or not",
@@ -136,7 +151,7 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple(["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]),
+        languages=XNLI_LANGUAGES,
         sources={
             "train": _glue("mnli", "train", _GLUE_MNLI, _NLI_COLUMNS),
             "validation": HubSource(
@@ -147,13 +162,14 @@ _TASKS = [
             ),
         },
         local={
-            "train": LocalFile("MNLI/train.tsv", "glue_tsv"),
+            "train": _MNLI_TRAIN_FILE,
             "validation": LocalFile("XNLI-1.0/xnli.dev.tsv", "xnli_tsv"),
             "test": LocalFile("XNLI-1.0/xnli.test.tsv", "xnli_tsv"),
         },
         labels=NLI_LABELS,
         label_aliases={"contradictory": "contradiction"},
         world="nli",
+        dev_languages=XNLI_LANGUAGES,
         description="XNLI: train on English MultiNLI, test 5,010 pairs in each of 15 languages",
     ),
     Task(
@@ -161,7 +177,7 @@ _TASKS = [
         role="target",
         format="classification",
         metric="accuracy",
-        languages=tuple(["de", "en", "es", "fr", "ja", "ko", "zh"]),
+        languages=PAWSX_LANGUAGES,
         sources={
             # google/xtreme's PAWS-X.en train lacks 226 rows; the original release has all 49,401
             "train": HubSource("google-research-datasets/paws-x", "en", "train", _PAWSX_ORIGINAL, _PAIR_COLUMNS),
@@ -175,6 +191,7 @@ _TASKS = [
         },
         labels=("0", "1"),
         world="paraphrase",
+        dev_languages=PAWSX_LANGUAGES,
         description="PAWS-X: train on English PAWS-Wiki (49,401 pairs), test 2,000 pairs in each of 7 languages",
     ),
     Task(
@@ -190,6 +207,7 @@ _TASKS = [
         local={"train": LocalFile("train-v2.0.json", "squad_json"),
                "validation": LocalFile("dev-v2.0.json", "squad_json")},
         dev_key="f1",
+        complexity=Complexity("reading comprehension", adversarial=False, train_size=130_319),
         group="extractive QA",
         world="qa",
         description="SQuAD v2.0, 130,319 English questions on Wikipedia paragraphs, a third unanswerable",
@@ -217,7 +235,8 @@ _TASKS = [
         role="target",
         format="span_qa",
         metric="mlqa",
-        languages=tuple(["ar", "de", "en", "es", "hi", "vi", "zh"]),
+        languages=MLQA_LANGUAGES,
+        dev_languages=MLQA_LANGUAGES,
         sources={
             "train": _SQUAD_V1_TRAIN,
             "validation": _qa("google/xtreme", "MLQA.{lang}.{lang}", "validation"),
@@ -238,16 +257,18 @@ _TASKS = [
         languages=tuple(["ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te"]),
         sources={
             "train": _qa("google/xtreme", "tydiqa", "train", tydiqa=True),  # the `english-` rows
-            # no public test: the GoldP dev set is the test set, and its English part the English dev set
-            "validation": _qa("google/xtreme", "tydiqa", "validation", tydiqa=True),
+            # no public test: the GoldP dev set is the test set (English part included), so selection reads
+            # SQuAD v1.1 dev, the English dev set of XTREME's other zero-shot QA tasks
+            "validation": _qa("rajpurkar/squad", "plain_text", "validation"),
             "test": _qa("google/xtreme", "tydiqa", "validation", tydiqa=True),
         },
         local={"train": LocalFile("tydiqa-goldp-v1.1-train.json", "squad_json"),
-               "validation": LocalFile("tydiqa-goldp-v1.1-dev.json", "squad_json"),
+               "validation": LocalFile("dev-v1.1.json", "squad_json"),
                "test": LocalFile("tydiqa-goldp-v1.1-dev.json", "squad_json")},
         dev_key="f1",
         world="qa",
-        description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages",
+        description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages, select on "
+        "SQuAD v1.1 dev (TyDiQA has no dev data apart from its test set)",
     ),
     Task(
         name="anli_plus",
@@ -264,11 +285,18 @@ _TASKS = [
             "validation": tuple(HubSource("facebook/anli", "plain_text", f"dev_{r}", _ANLI, _NLI_COLUMNS)
                                 for r in _ANLI_ROUNDS[1:]),
         },
+        local={"train": _anli_file(1, "train"), "validation": _anli_file(1, "dev")},
+        more_local={
+            "train": (_anli_file(2, "train"), _anli_file(3, "train"), _MNLI_TRAIN_FILE,
+                      LocalFile("snli_1.0/snli_1.0_train.jsonl", "snli_jsonl")),
+            "validation": (_anli_file(2, "dev"), _anli_file(3, "dev")),
+        },
         labels=NLI_LABELS,
+        complexity=Complexity("inference", adversarial=True, train_size=1_104_934),
         group="adversarial NLI",
         world="nli",
-        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task (SNLI rows without gold label "
-        "dropped); dev = ANLI dev r1-r3",
+        description="ANLI+: ANLI r1-r3 + MNLI + SNLI train as one 3-way NLI task, 1,104,934 pairs (SNLI rows "
+        "without gold label dropped); dev = ANLI dev r1-r3",
     ),
     Task(
         name="sst2",
@@ -283,6 +311,7 @@ _TASKS = [
         local={"train": LocalFile("SST-2/train.tsv", "sst2_tsv"), "validation": LocalFile("SST-2/dev.tsv", "sst2_tsv")},
         labels=("negative", "positive"),
         shape="one_sentence",
+        complexity=Complexity("sentiment", adversarial=False, train_size=67_349),
         group="sentiment",
         world="sentiment",
         description="SST-2: 67,349 English movie-review sentences, negative or positive",
@@ -297,8 +326,11 @@ _TASKS = [
             "train": _mc("hellaswag", "Rowan/hellaswag", "default", "train", _HELLASWAG),
             "validation": _mc("hellaswag", "Rowan/hellaswag", "default", "validation", _HELLASWAG),
         },
+        local={"train": LocalFile("hellaswag/hellaswag_train.jsonl", "hellaswag_jsonl"),
+               "validation": LocalFile("hellaswag/hellaswag_val.jsonl", "hellaswag_jsonl")},
         labels=("0", "1", "2", "3"),
         shape="hellaswag",
+        complexity=Complexity("commonsense", adversarial=True, train_size=39_905),
         group="commonsense multiple choice",
         world="commonsense",
         description="HellaSwag: 39,905 contexts, pick the right one of 4 endings (prompt ctx_a, choice ctx_b + ending)",
@@ -317,6 +349,7 @@ _TASKS = [
                "validation": LocalFile("cosmosqa/valid.csv", "cosmosqa_csv")},
         labels=("0", "1", "2", "3"),
         shape="cosmosqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=25_262),
         group="commonsense multiple choice",
         world="commonsense",
         description="CosmosQA: 25,262 reading-comprehension questions, 4 answers (prompt context + question)",
@@ -331,8 +364,11 @@ _TASKS = [
             "train": _mc("commonsenseqa", "tau/commonsense_qa", None, "train", _COMMONSENSEQA),
             "validation": _mc("commonsenseqa", "tau/commonsense_qa", None, "validation", _COMMONSENSEQA),
         },
+        local={"train": LocalFile("commonsenseqa/train_rand_split.jsonl", "commonsenseqa_jsonl"),
+               "validation": LocalFile("commonsenseqa/dev_rand_split.jsonl", "commonsenseqa_jsonl")},
         labels=("0", "1", "2", "3", "4"),  # choice positions; answerKey is mapped through choices.label
         shape="commonsenseqa",
+        complexity=Complexity("commonsense", adversarial=False, train_size=9_741),
         group="commonsense multiple choice",
         world="commonsense",
         description="CommonsenseQA: 9,741 questions, 5 answers",
@@ -341,12 +377,13 @@ _TASKS = [
         name="ccg",
         role="intermediate",
         format="tagging",
-        metric="token_accuracy",  # exact match of whole sentences until a token-accuracy metric exists
+        metric="token_accuracy",  # share of words whose supertag is right (raytl.tasks.metrics.token_accuracy)
         languages=("en",),
         sources={split: HubSource("", None, split, _CCG, {"tokens": "tokens", "tags": "tags"})
                  for split in ("train", "validation")},
         local={"train": LocalFile("ccg/train.tsv", "ccg_tagged"), "validation": LocalFile("ccg/dev.tsv", "ccg_tagged")},
         label_file="ccg/tags.txt",
+        complexity=Complexity("syntax", adversarial=False, train_size=None),
         group="syntactic tagging",
         world="syntax",
         description="CCG supertagging from your own CCGbank (LDC2005T13, licensed): data.dir/ccg/{train,dev}.tsv with "
@@ -363,6 +400,7 @@ _TASKS = [
         local={split: LocalFile("ud-treebanks-v2.5", "ud_conllu") for split in ("train", "validation", "test")},
         labels=UPOS,
         dev_key="f1",
+        dev_languages=tuple(lang for lang in UDPOS_LANGUAGES if lang not in UDPOS_NO_DEV),
         world="syntax",
         description="UD-POS: train on UD v2.5 English (all treebanks), test in 33 languages; seqeval F1 as XTREME "
         "scores it, not token accuracy",
@@ -380,6 +418,7 @@ _TASKS = [
                "test": LocalFile("panx_dataset/{lang}/test", "panx_tsv")},
         labels=PANX_LABELS,
         dev_key="f1",
+        dev_languages=PANX_LANGUAGES,
         world="entities",
         description="PAN-X (WikiANN): train on English (20k sentences), test in 40 languages; IOB2 PER/ORG/LOC",
     ),
@@ -394,6 +433,7 @@ _TASKS = [
         ),
         sources={"test": HubSource("google/xtreme", "tatoeba.{iso3}", "validation", _RETRIEVAL, _TATOEBA_COLUMNS)},
         local={"test": LocalFile("tatoeba.{iso3}-eng.{iso3}", "tatoeba_text")},
+        dev_from="bucc2018",  # no dev data of its own: selects on BUCC's sample (dev) release
         world="translation",
         description="Tatoeba (LASER v1): up to 1,000 pairs with English per language; nearest neighbour, no training",
     ),
@@ -404,6 +444,7 @@ _TASKS = [
         metric="bucc_f1",
         dev_key="f1",
         languages=("de", "fr", "ru", "zh"),
+        dev_languages=("de", "fr", "ru", "zh"),  # the sample release; no English-only dev (retrieval is x-en)
         sources={
             # the hub copy keeps only gold pairs (no distractors) and puts sentence ids in the *_lang columns
             "validation": HubSource("google/xtreme", "bucc18.{lang}", "validation", _RETRIEVAL, _BUCC_COLUMNS),
@@ -430,6 +471,7 @@ _TASKS = [
         },
         local={"train": LocalFile("mlm/{lang}.txt", "plain_text"),
                "validation": LocalFile("mlm/dev.{lang}.txt", "plain_text")},
+        complexity=Complexity("language modelling", adversarial=False, train_size=None),
         group="multilingual MLM",
         world="text",
         description="Continued masked-LM on multilingual text (Wikipedia or your own text files), the paper's ablation",
@@ -450,6 +492,7 @@ _TASKS = [
         labels=NLI_LABELS,
         label_aliases={"contradictory": "contradiction"},
         group="machine-translated",
+        complexity=Complexity("inference", adversarial=False, train_size=392_702),  # per language
         world="nli",
         description="MultiNLI machine-translated (XNLI-MT-1.0 translate-train): 392,702 pairs in each of the 15 XNLI "
         "languages, English included; dev = English MNLI matched",
@@ -469,6 +512,7 @@ _TASKS = [
                "validation": LocalFile("dev-v1.1.json", "squad_json")},
         dev_key="f1",
         group="machine-translated",
+        complexity=Complexity("reading comprehension", adversarial=False, train_size=None),  # per-file counts vary
         world="qa",
         description="SQuAD v1.1 machine-translated (XTREME translate-train, SQuAD JSON) into the 10 non-English "
         "XQuAD languages; dev = English SQuAD v1.1",
@@ -478,3 +522,4 @@ _TASKS = [
 TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
 INTERMEDIATE_TASKS = [name for name, task in TASKS.items() if task.role == "intermediate"]
 TARGET_TASKS = [name for name, task in TASKS.items() if task.role == "target"]
+TASK_SOURCES = {name: task.data_sources() for name, task in TASKS.items()}  # for config validation (data.sources)

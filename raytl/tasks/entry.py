@@ -84,6 +84,47 @@ class LocalFile:
     reader: str
 
 
+REASONING_RANK = {
+    "language modelling": 0, "sentiment": 1, "syntax": 1, "paraphrase": 2, "inference": 2,
+    "reading comprehension": 3, "commonsense": 3,
+}
+"""What an intermediate task asks of the encoder, ranked: 0 no labels (masked-LM); 1 one text's polarity or each
+token's category (local, mostly lexical or syntactic cues); 2 the relation between two sentences; 3 reasoning over
+a passage or about everyday situations (the answer is not in one sentence's surface)."""
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """How demanding an intermediate task is, and what that rests on (see `REASONING_RANK`).
+
+    `level` = the reasoning rank, plus one when the data was built adversarially (collected or filtered against a
+    model, so that the models of its time fail: ANLI's human-and-model-in-the-loop rounds, HellaSwag's adversarial
+    filtering), which makes it harder than the same reasoning without. `train_size` is the number of English
+    training examples (rows after dropping unlabelled ones), kept beside the level because it is confounded with
+    it (9,741 to 1,104,934); None where the data is the user's own (CCGbank, MLM text).
+
+    >>> Complexity("inference", adversarial=True, train_size=1_104_934).level
+    3
+    """
+
+    reasoning: str
+    adversarial: bool
+    train_size: int | None
+
+    def __post_init__(self) -> None:
+        if self.reasoning not in REASONING_RANK:
+            raise ValueError(f"reasoning '{self.reasoning}'; allowed: {', '.join(REASONING_RANK)}")
+
+    @property
+    def level(self) -> int:
+        return REASONING_RANK[self.reasoning] + int(self.adversarial)
+
+    def label(self) -> str:
+        """One short cell, e.g. `L3 inference, adversarial, 1,104,934 train`."""
+        size = "train size: user's data" if self.train_size is None else f"{self.train_size:,} train"
+        return f"L{self.level} {self.reasoning}{', adversarial' if self.adversarial else ''}, {size}"
+
+
 @dataclass(frozen=True)
 class Task:
     """A task: data sources per split, format, metric, languages. Adding a task is adding one of these.
@@ -92,10 +133,16 @@ class Task:
     `labels` are the label names in index order, spelled as XTREME's submission files spell them.
     `world` names the generated-data family whose signal this task shares (tasks in one world transfer).
     `more_sources` are further sources of a split, each loaded and canonicalised like the main one and appended after
-    it in order (ANLI+ = ANLI r1-r3 + MNLI + SNLI). `shape` names a row conversion in `raytl.tasks.shapes.SHAPES`
-    for tasks whose canonical columns are built from several hub columns: `columns` then renames hub columns to the
-    names the shape reads. `label_file` (under `data.dir`, one label per line) supplies `labels` at load time for
-    tasks whose label set comes with the user's data (CCG supertags); `labels` is then empty in the entry.
+    it in order (ANLI+ = ANLI r1-r3 + MNLI + SNLI); `more_local` are their original files, one per further source in
+    the same order (read like `local`, canonicalised with the matching source's schema). `shape` names a row
+    conversion in `raytl.tasks.shapes.SHAPES` for tasks whose canonical columns are built from several hub columns:
+    `columns` then renames hub columns to the names the shape reads. `label_file` (under `data.dir`, one label per
+    line) supplies `labels` at load time for tasks whose label set comes with the user's data (CCG supertags);
+    `labels` is then empty in the entry.
+    `dev_languages` are the languages in which the task's `validation` split is dev data of its own (what
+    `selection: target_dev` reads); `dev_from` names the task whose dev data selects for a task that has none
+    (Tatoeba selects on BUCC's sample release). No decision ever reads the `test` split.
+    `complexity` is set on every intermediate task (and on no target): the report fits gain against it.
     """
 
     name: str
@@ -113,8 +160,25 @@ class Task:
     world: str = ""
     description: str = ""
     more_sources: Mapping[Split, tuple[HubSource, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    more_local: Mapping[Split, tuple[LocalFile, ...]] = field(default_factory=lambda: MappingProxyType({}))
     shape: str = ""
     label_file: str = ""
+    complexity: Complexity | None = None
+    dev_languages: tuple[str, ...] = ("en",)
+    dev_from: str = ""
+
+    def selection_languages(self, selection: str) -> tuple[str, ...]:
+        """The dev languages a selection protocol reads: `en_dev` (XTREME's, truly zero-shot) English dev where the
+        task has one; `target_dev`, and `en_dev` for a task without English dev (BUCC), its dev data in every
+        language that has some (`dev_languages`).
+
+        >>> Task("x", "target", "classification", "accuracy", ("de", "en"), {}, dev_languages=("de", "en")
+        ...      ).selection_languages("target_dev")
+        ('de', 'en')
+        """
+        if selection == "en_dev" and "en" in self.dev_languages:
+            return ("en",)
+        return self.dev_languages
 
     def source(self, split: Split) -> HubSource:
         if split not in self.sources:
@@ -124,6 +188,30 @@ class Task:
     def parts(self, split: Split) -> tuple[HubSource, ...]:
         """Every source of a split in load order: the main one, then `more_sources`."""
         return (self.source(split), *self.more_sources.get(split, ()))
+
+    def local_parts(self, split: Split) -> tuple[LocalFile, ...]:
+        """The original files of a split, one per source of `parts(split)`, in the same order."""
+        return (self.local[split], *self.more_local.get(split, ())) if split in self.local else ()
+
+    def data_sources(self) -> tuple[str, ...]:
+        """Which `data.source` values can serve every split: `hub` when each source has a public copy, `local`
+        when each split has its original files, `generated` always.
+
+        >>> TASKS["ccg"].data_sources()  # doctest: +SKIP
+        ('local', 'generated')
+        """
+        hub = all(part.path for split in self.sources for part in self.parts(split))
+        local = bool(self.local) and all(len(self.local_parts(s)) == len(self.parts(s)) for s in self.sources)
+        return (*(("hub",) if hub else ()), *(("local",) if local else ()), "generated")
+
+    def origins(self, source: str) -> list[str]:
+        """Where `source` reads this task from: hub repositories, or original files relative to `data.dir`."""
+        if source == "hub":
+            places = [part.path for split in self.sources for part in self.parts(split)]
+        else:
+            places = [local.path for split in self.local for local in self.local_parts(split)]
+            places += [self.label_file] if self.label_file else []
+        return list(dict.fromkeys(places)) if source != "generated" else []
 
     def label_index(self, value: int | str) -> int:
         """Map a raw label (an index, or a name as the source spells it) to its index in `labels`."""

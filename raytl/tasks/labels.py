@@ -29,11 +29,12 @@ def with_labels(task: Task, data: DataConfig) -> Task:
     """
     if task.labels or not task.label_file:
         return task
-    if data.source == "generated":
+    source = data.source_for(task.name)
+    if source == "generated":
         return replace(task, labels=GENERATED_LABELS)
-    if data.source == "hub":
-        raise InputError(f"task '{task.name}': no public hub copy (licensed data); use data.source: local with the "
-                         f"files under data.dir (see the task's description), or generated")
+    if source == "hub":
+        raise InputError(f"task '{task.name}': no public hub copy (licensed data); use data.sources.{task.name}: "
+                         f"local with the files under data.dir (see the task's description), or generated")
     return replace(task, labels=read_label_file(Path(data.dir or ".") / task.label_file, task))
 
 

@@ -1,4 +1,5 @@
-"""Load one (task, split, language) as canonical rows, from the hub, original files, or the generator.
+"""Load one (task, split, language) as canonical rows, from the hub, original files, or the generator: the task's
+own source, `data.source_for(task.name)`.
 
 Every path checks the real schema first, so a data set with missing columns, an empty split or a language the
 task does not have fails with one `InputError` naming task, split, language and column.
@@ -37,9 +38,8 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
     if split not in task.sources:
         raise InputError(f"{where}: no such split; allowed: {', '.join(task.sources)}")
     task = with_labels(task, data)
-    # original files replace a whole split; the hub and the generator read every part of it
-    sources = (task.source(split),) if data.source == "local" else task.parts(split)
-    parts = [_load_part(task, split, lang, data, source, index) for index, source in enumerate(sources)]
+    # every source of the split is read (ANLI+: five), from the hub, its original file or the generator
+    parts = [_load_part(task, split, lang, data, source, index) for index, source in enumerate(task.parts(split))]
     rows = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
     cap = data.max_eval_examples if split != "train" else None
     return rows.select(range(min(cap, len(rows)))) if cap else rows
@@ -47,7 +47,7 @@ def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Data
 
 def _load_part(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
     where = f"task '{task.name}', split '{split}', language '{lang}'" + (f", source {source.path}" if index else "")
-    raw = _READERS[data.source](task, split, lang, data, source, index)
+    raw = _READERS[data.source_for(task.name)](task, split, lang, data, source, index)
     missing = [column for column in source.features if column not in raw.column_names]
     if missing:
         raise InputError(f"{where}: column '{missing[0]}' is missing; expected columns: {', '.join(source.features)}")
@@ -87,7 +87,7 @@ def _indices(values: list, task: Task, where: str) -> list:
 
 def _from_hub(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
     if not source.path:
-        raise InputError(f"task '{task.name}': no public hub copy; use data.source: local or generated")
+        raise InputError(f"task '{task.name}': no public hub copy; use data.sources.{task.name}: local or generated")
     raw = datasets.load_dataset(source.path, source.config_for(lang), split=source.split, revision=source.revision)
     _check_label_names(raw, task, source)
     return raw
@@ -114,10 +114,11 @@ def _generated(task: Task, split: Split, lang: str, data: DataConfig, source: Hu
 
 
 def _from_directory(task: Task, split: Split, lang: str, data: DataConfig, source: HubSource, index: int) -> Dataset:
-    if split not in task.local:
+    files = task.local_parts(split)
+    if len(files) != len(task.parts(split)):
         where = f"task '{task.name}', split '{split}'"
-        raise InputError(f"{where}: no original-file layout is known; allowed: hub, generated")
-    local = task.local[split]
+        raise InputError(f"{where}: no original-file layout is known; allowed: {', '.join(task.data_sources())}")
+    local = files[index]
     path = Path(data.dir or ".") / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
     if not path.exists():
         expected = " ".join((READERS[local.reader].__doc__ or "").split("\n\n")[0].split())
@@ -135,13 +136,28 @@ def count_local(task: Task, directory: Path) -> dict[str, dict[str, int]]:
     data = DataConfig(source="local", dir=directory)
     counts: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
-    for split, local in task.local.items():
+    for split in task.local:
         for lang in task.train_languages if split == "train" else task.languages:
-            path = Path(directory) / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
-            if not path.exists():
-                missing.append(str(path))
+            paths = [Path(directory) / local.path.format(lang=lang, iso3=ISO3.get(lang, lang))
+                     for local in task.local_parts(split)]
+            absent = [str(path) for path in paths if not path.exists()]
+            if absent:
+                missing.extend(absent)
                 continue
             counts.setdefault(split, {})[lang] = len(load_examples(task, split, lang, data))  # type: ignore[arg-type]
     if not counts:
         raise InputError(f"task '{task.name}': no original file of it in {directory}; expected e.g. {missing[0]}")
     return {**counts, **({"missing": missing} if missing else {})}
+
+
+def seeded_sample(examples: Dataset, n: int, seed: int, where: str) -> Dataset:
+    """Exactly `n` rows drawn without replacement with `seed` (kept in their original order): the same count for
+    every task under `intermediate.equalise.examples`. Fewer than `n` rows is an `InputError` naming `where`.
+
+    >>> list(seeded_sample(Dataset.from_dict({"x": list(range(10))}), 3, 0, "demo")["x"])
+    [0, 6, 9]
+    """
+    if len(examples) < n:
+        raise InputError(f"{where}: {len(examples):,} training examples, fewer than intermediate.equalise.examples "
+                         f"({n:,}); allowed: at most the smallest task's count")
+    return examples.select(sorted(random.Random(seed).sample(range(len(examples)), n)))

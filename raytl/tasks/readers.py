@@ -17,16 +17,25 @@ from datasets import Dataset, Features, List, Value
 from raytl.errors import InputError
 from raytl.tasks.conllu import read_conllu
 from raytl.tasks.entry import ISO3, Task
+from raytl.tasks.jsonl_readers import JSONL_READERS
 
 
 def read_tsv(path: Path, required: list[str]) -> list[dict[str, str]]:
-    """A header TSV (no quoting, as the releases write them); every row kept, the first data row included."""
+    """A header TSV (no quoting, as the releases write them); every row kept, the first data row included; a row
+    too short to hold a required column stops with its line number."""
     with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    header = list(rows[0]) if rows else []
-    for column in required:
-        if column not in header:
-            raise InputError(f"{path}: line 1: column '{column}' is missing; found: {', '.join(header)}")
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = list(reader.fieldnames or [])
+        for column in required:
+            if column not in header:
+                raise InputError(f"{path}: line 1: column '{column}' is missing; found: {', '.join(header)}")
+        rows = []
+        for row in reader:
+            short = [column for column in required if row[column] is None]
+            if short:
+                raise InputError(f"{path}: line {reader.line_num}: column '{short[0]}' is missing (fewer "
+                                 f"tab-separated fields than the header's {len(header)})")
+            rows.append(row)
     return rows
 
 
@@ -36,9 +45,20 @@ def glue_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
     return Dataset.from_dict({
         "premise": [row["sentence1"] for row in rows],
         "hypothesis": [row["sentence2"] for row in rows],
-        "label": [task.label_index(row["gold_label"]) for row in rows],
+        "label": [_tag(task, row["gold_label"], path, number) for number, row in enumerate(rows, start=2)],
         "idx": list(range(len(rows))),
     })
+
+
+def qqp_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
+    """GLUE's QQP/{train,dev}.tsv: id, qid1, qid2, question1, question2, is_duplicate (0 or 1) -> the hub's
+    question1/question2/label/idx."""
+    rows = read_tsv(path, ["question1", "question2", "is_duplicate"])
+    labels = [_tag(task, _integer(row["is_duplicate"], path, number), path, number)
+              for number, row in enumerate(rows, start=2)]
+    return Dataset.from_dict({"question1": [row["question1"] for row in rows],
+                              "question2": [row["question2"] for row in rows], "label": labels,
+                              "idx": list(range(len(rows)))})
 
 
 def xnli_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
@@ -51,10 +71,7 @@ def xnli_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
 def xnli_mt_tsv(path: Path, task: Task, split: str, lang: str) -> Dataset:
     """XNLI-MT-1.0 `multinli/multinli.train.{lang}.tsv` (MultiNLI machine-translated): premise, hypo, label
     ("contradictory" for contradiction) -> facebook/xnli's premise/hypothesis/label."""
-    rows = read_tsv(path, ["premise", "hypo", "label"])
-    for number, row in enumerate(rows, start=2):
-        if row["hypo"] is None or row["label"] is None:
-            raise InputError(f"{path}: line {number}: expected 3 tab-separated fields (premise, hypo, label)")
+    rows = read_tsv(path, ["premise", "hypo", "label"])  # refuses short rows, naming the line
     return Dataset.from_dict({
         "premise": [row["premise"] for row in rows],
         "hypothesis": [row["hypo"] for row in rows],
@@ -299,6 +316,7 @@ READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
     "plain_text": plain_text,
     "bucc_files": bucc_files,
     "glue_tsv": glue_tsv,
+    "qqp_tsv": qqp_tsv,
     "xnli_tsv": xnli_tsv,
     "xnli_mt_tsv": xnli_mt_tsv,
     "pawsx_tsv": pawsx_tsv,
@@ -308,4 +326,5 @@ READERS: dict[str, Callable[[Path, Task, str, str], Dataset]] = {
     "sst2_tsv": sst2_tsv,
     "cosmosqa_csv": cosmosqa_csv,
     "ccg_tagged": ccg_tagged,
+    **JSONL_READERS,
 }

@@ -167,6 +167,21 @@ class Engine:
             raise RuntimeError(f"no DeepSpeed checkpoint in {directory}")
         return client_state
 
+    def snapshot(self) -> list[torch.Tensor]:
+        """A CPU copy of this rank's share of the weights, without communication: its partition under ZeRO-3 (so
+        1/world of the model per rank), the whole module otherwise. What `restore` puts back."""
+        return [_local(param).detach().to("cpu", copy=True) for param in self.ds.module.parameters()]
+
+    @torch.no_grad()
+    def restore(self, snapshot: list[torch.Tensor]) -> None:
+        """Put a `snapshot` of this engine's weights back (every rank its own share), e.g. the dev-selected
+        checkpoint's weights before scoring test. Optimizer states are not touched: train no further after it."""
+        params = list(self.ds.module.parameters())
+        if len(params) != len(snapshot):
+            raise RuntimeError(f"snapshot of {len(snapshot)} tensors for a model of {len(params)} parameters")
+        for param, saved in zip(params, snapshot, strict=True):
+            _local(param).copy_(saved)
+
     def state_dict_of(self, submodule: str) -> dict[str, torch.Tensor]:
         """A full CPU copy of one submodule's weights, gathered from all ranks under ZeRO-3 (collective)."""
         module = getattr(self.ds.module, submodule)
@@ -177,6 +192,11 @@ class Engine:
         )
         with gather:
             return {name: tensor.detach().cpu().clone() for name, tensor in module.state_dict().items()}
+
+
+def _local(param: torch.Tensor) -> torch.Tensor:
+    """The part of a parameter this rank holds: its ZeRO-3 partition, or the parameter itself."""
+    return param.ds_tensor if hasattr(param, "ds_tensor") else param.data
 
 
 @dataclass(frozen=True)
