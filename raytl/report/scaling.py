@@ -4,7 +4,8 @@ Per (model, intermediate task) the run's average score is the unweighted mean of
 scores over the run's targets (so it matches the XTREME overall score only when all nine targets are in the
 run); its gain is that average minus the same model's `none` baseline average, mean and std over seeds. The
 trend of the gain with size is a least-squares slope of gain against log10(parameters): points of gain per
-tenfold increase in parameters.
+tenfold increase in parameters. The same averages of the dev selection scores (`dev_mean`, `dev_gain_mean`) are
+what the report ranks tasks and models by; the test columns are only reported.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from raytl.report.plots import size_lines
-from raytl.report.results import BASELINE
+from raytl.report.results import BASELINE, DEV_PREFIX, SCORE_PREFIX
 from raytl.report.selection import gain_summary, model_order, select_trials, task_scores
 
 SCALING_COLUMNS = [
     "model", "model_params", "intermediate", "intermediate_group", "n_seeds", "score_mean", "score_std",
-    "gain_mean", "gain_std",
+    "gain_mean", "gain_std", "dev_mean", "dev_gain_mean",
 ]
 
 
@@ -34,11 +35,10 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
     >>> scaling_table(load_results("runs/r1"))[["model", "intermediate", "gain_mean"]]   # doctest: +SKIP
     """
     selected = select_trials(df)
-    long = task_scores(selected)
-    n_targets = long["target"].nunique()
-    per_trial = long.groupby(["model", "intermediate", "seed"])["value"].agg(["mean", "size"])
-    per_trial = per_trial[per_trial["size"] == n_targets].rename(columns={"mean": "value"}).reset_index()
-    stats = gain_summary(per_trial[["model", "intermediate", "seed", "value"]], [])
+    stats = _average_gains(selected, SCORE_PREFIX)
+    dev = _average_gains(selected, DEV_PREFIX).set_index(["model", "intermediate"])
+    dev = dev[["score_mean", "gain_mean"]].rename(columns={"score_mean": "dev_mean", "gain_mean": "dev_gain_mean"})
+    stats = stats.join(dev, on=["model", "intermediate"])
     params = df.groupby("model")["model_params"].max()
     groups = df.drop_duplicates("intermediate").set_index("intermediate")["intermediate_group"]
     stats["model_params"] = stats["model"].map(params)
@@ -47,6 +47,15 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
     order = ["model_params", "is_task", "intermediate_group", "intermediate"]
     stats = stats.sort_values(order, kind="stable")
     return stats[SCALING_COLUMNS].reset_index(drop=True)
+
+
+def _average_gains(selected: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """`gain_summary` of the per-seed mean over the run's targets of the `prefix` scores (test or dev)."""
+    long = task_scores(selected, prefix)
+    n_targets = long["target"].nunique()
+    per_trial = long.groupby(["model", "intermediate", "seed"])["value"].agg(["mean", "size"])
+    per_trial = per_trial[per_trial["size"] == n_targets].rename(columns={"mean": "value"}).reset_index()
+    return gain_summary(per_trial[["model", "intermediate", "seed", "value"]], [])
 
 
 def gain_by_size(table: pd.DataFrame) -> pd.DataFrame:
@@ -67,15 +76,15 @@ def gain_by_size(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_model(table: pd.DataFrame) -> str | None:
-    """The model with the highest mean score over seeds of any intermediate task (or baseline).
+    """The model with the highest mean DEV score over seeds of any intermediate task (or baseline).
 
-    >>> best_model(pd.DataFrame({"model": ["base", "xl"], "score_mean": [70.0, 80.0]}))
+    >>> best_model(pd.DataFrame({"model": ["base", "xl"], "dev_mean": [70.0, 80.0]}))
     'xl'
     """
-    known = table[table["score_mean"].notna()]
+    known = table[table["dev_mean"].notna()]
     if known.empty:
         return None
-    return str(known.loc[known["score_mean"].idxmax(), "model"])
+    return str(known.loc[known["dev_mean"].idxmax(), "model"])
 
 
 def plot_scaling(table: pd.DataFrame, path: str | Path) -> Path:
