@@ -194,6 +194,8 @@ def test_every_choice_survives_scrambled_test_scores(run: Path, tmp_path: Path) 
     choice = ["model", "target", "best", "runner_up"]
     best_a, best_b = best_per_target(transfer_table(a)), best_per_target(transfer_table(b))
     pd.testing.assert_frame_equal(best_a[choice], best_b[choice])
+    # mean dev over the targets: mnli 80.33 > squad_v2 80.00; mean test would choose squad_v2
+    assert [c.label for c in configurations(a)][-1] == "large / mnli (best on dev)"
     assert configurations(a) == configurations(b)
     assert best_model(scaling_table(a)) == best_model(scaling_table(b)) == "large"
     assert (published_comparison(a)["run: task chosen on dev"].tolist()
@@ -255,3 +257,19 @@ def test_summaries_without_dev_select_nothing(tmp_path: Path) -> None:
     write(tmp_path / "trials", legacy)
     assert dev_selected(load_results(tmp_path)).empty
     assert math.isnan(load_results(tmp_path).loc[0, "dev:xnli"])
+
+
+@pytest.mark.parametrize("relative, pulled", [
+    ("targets/xnli/trials/t1/summary.json", True),
+    ("targets/xnli/space.yaml", True),
+    ("winners.json", True),
+    ("targets/xnli/train/t1/checkpoint_000001/model.pt", False),
+    ("targets/xnli/trials/t1/best/xnli/encoder/model.safetensors", False),
+    ("targets/xnli/tune/pt.xnli/trial_1/result.json", False),
+    ("train/t1/checkpoint_000001/model.pt", False),
+])
+def test_report_pull_of_a_remote_per_target_run_skips_weights(relative: str, pulled: bool) -> None:
+    """`raytl report s3://.../RUN` pulls the summaries of every target's study, not their checkpoints."""
+    from raytl.pipeline.run_dir import _pulled
+
+    assert _pulled(relative) is pulled

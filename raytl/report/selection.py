@@ -49,9 +49,9 @@ def select_trials(df: pd.DataFrame) -> pd.DataFrame:
 
     In a per-target run each target's study is selected on its own (its objective is that target's dev score).
 
-    >>> df = pd.DataFrame({"status": ["completed", "completed", "running"], "model": ["large"] * 3,
-    ...                    "study": ["joint"] * 3, "intermediate": ["mnli"] * 3, "seed": [0, 0, 0],
-    ...                    "objective": [70.0, 72.0, 90.0]})
+    >>> df = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "running"],
+    ...                    "study": ["joint"] * 3, "model": ["large"] * 3, "intermediate": ["mnli"] * 3,
+    ...                    "seed": [0, 0, 0], "objective": [70.0, 72.0, 90.0]})
     >>> select_trials(df).objective.tolist()
     [72.0]
     """
