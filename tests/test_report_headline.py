@@ -88,7 +88,7 @@ def make_per_target_run(root: Path) -> Path:
         write(trials, summary(f"{target}_live", "large", "sst2", 0, 2e-5, [target], status="running")
               | {"objective": 99.0})
         (root / "targets" / target / "space.yaml").write_text(f"targets: [{target}]\n", encoding="utf-8")
-    winners = {t: {"trial_id": f"{t}_best", "intermediate": DEV_CHOICE[t]} for t in LANGS}
+    winners = {t: {"trial_id": f"{t}_best", "intermediate": DEV_CHOICE[t], "lr_target": 2e-5} for t in LANGS}
     (root / "winners.json").write_text(json.dumps(winners), encoding="utf-8")
     (root / "space.yaml").write_text("search: {mode: per_target}\n", encoding="utf-8")
     return root
@@ -228,7 +228,7 @@ def test_report_cli_on_a_per_target_run(tmp_path: Path) -> None:
     assert "Selection protocol: `en_dev`: English dev sets, XTREME's zero-shot protocol." in md
     assert "**only 3 of 9 tasks**" in md and "| published: XLM-R Large + X-STILTs | 80.40 | 87.70 | 77.20 |" in md
     assert "| large: selected task (its dev score) | mnli (82.20) | mnli (88.20) | squad_v2 (74.20) | n/a |" in md
-    assert "`winners.json`" in md and "| xnli | xnli_best | mnli |" in md
+    assert "`winners.json`" in md and "| xnli | xnli_best | mnli | 2e-05 |" in md
     headline = pd.read_csv(out / "headline.csv")
     assert len(headline) == len(PARAMS) * len(LANGS) * 2 and not headline["test_mean"].isna().any()
 

@@ -112,7 +112,10 @@ def _winners(doc: Document, path: Path) -> None:
         raise InputError(f"{path}: cannot read the per-target winners: {err}") from err
     doc.text("`winners.json` (per-target search): each target's completed trial with the highest objective, "
              "its dev score, as the search recorded it (it may be a `none` trial).")
-    doc.table(pd.DataFrame.from_dict(winners, orient="index").rename_axis("target"))
+    table = pd.DataFrame.from_dict(winners, orient="index").rename_axis("target")
+    for column in [c for c in table.columns if str(c).startswith("lr_")]:
+        table[column] = [None if pd.isna(v) else f"{v:g}" for v in table[column]]
+    doc.table(table)
 
 
 def _headline_section(doc: Document, df: pd.DataFrame, out: Path, protocol: str) -> None:
