@@ -31,6 +31,8 @@ SW_HELPED = {"en": -1.0, "de": -1.0, "sw": 2.0}
 LANG_EXTRA = {("mnli", "xnli"): SW_HELPED, ("mnli", "panx"): SW_HELPED}
 SEED_NOISE = {0: -0.5, 1: 0.0, 2: 0.5}  # sample std over seeds = 0.5
 LR_TARGET = {2e-5: 0.0, 1e-5: -5.0}  # the lower learning rate is a worse trial the selection must skip
+DEV_OFFSET = -1.0  # here dev = test - 1, so dev and test agree on every choice (tests/test_report_headline.py
+# plants disagreements)
 
 
 def planted_gain(model: str, task: str, target: str) -> float:
@@ -59,10 +61,12 @@ def summary(trial_id: str, status: str, model: str, task: str, seed: int, lr_tar
             languages[lang] = language_metrics(target, value)
         score = sum(_reading(target, m) for m in languages.values()) / len(languages)
         metric = {"xnli": "accuracy", "xquad": "f1", "panx": "f1"}[target]
-        results[target] = {"score": score, "metric": metric, "languages": languages}
-    objective = sum(r["score"] for r in results.values()) / len(results) if results else None
+        dev = score + DEV_OFFSET
+        results[target] = {"dev": dev, "selected_step": 1000, "dev_languages": {"en": {metric: dev}},
+                           "score": score, "metric": metric, "languages": languages}
+    objective = sum(r["dev"] for r in results.values()) / len(results) if results else None
     return {
-        "trial_id": trial_id, "status": status,
+        "trial_id": trial_id, "status": status, "selection": "en_dev",
         "config": {"model": model, "intermediate": task, "lr_intermediate": None if task == "none" else 1e-05,
                    "lr_target": lr_target, "seed": seed},
         "model_params": PARAMS[model], "intermediate_group": GROUPS[task], "step": 1000,
@@ -93,9 +97,9 @@ def make_run(run_dir: Path, models: tuple[str, ...] = ("base", "large", "xl"), l
     if live:
         # A stopped trial and a running one that look better than anything completed, and a failed trial.
         stopped = summary("stop1", "stopped", "large", "sst2", 0, 2e-5, targets)
-        stopped["targets"]["xnli"]["score"] = stopped["objective"] = 99.0
+        stopped["targets"]["xnli"]["dev"] = stopped["objective"] = 99.0
         running = summary("run1", "running", "large", "sst2", 1, 2e-5, ["xnli"])
-        running["objective"] = running["targets"]["xnli"]["score"] = 98.0
+        running["objective"] = running["targets"]["xnli"]["dev"] = running["targets"]["xnli"]["score"] = 98.0
         failed = summary("fail1", "failed", "xl", "mnli", 0, 2e-5, [])
         for data in (stopped, running, failed):
             write_summary(run_dir, data)
@@ -263,15 +267,15 @@ def test_xtreme_tables_side_by_side(df: pd.DataFrame) -> None:
     from raytl.scoring import summarize
 
     labels = [c.label for c in configurations(df)]
-    assert labels == ["base / none", "base / mnli (best)", "large / none", "large / mnli (best)", "xl / none",
-                      "xl / mnli (best)"]
+    assert labels == ["base / none", "base / mnli (best on dev)", "large / none", "large / mnli (best on dev)",
+                      "xl / none", "xl / mnli (best on dev)"]
     xnli = language_table(df, "xnli")
     # Planted baseline at large: 65 + 2 * language index, seed noise averaging to 0.
     baseline = xnli.loc[["en", "de", "sw", "task score"], "large / none"].tolist()
     assert baseline == pytest.approx([65, 67, 69, 67])
-    assert xnli.loc["sw", "large / mnli (best)"] == pytest.approx(69 + 3.0 + 2.0)
+    assert xnli.loc["sw", "large / mnli (best on dev)"] == pytest.approx(69 + 3.0 + 2.0)
     summary_table = xtreme_summary(df)
-    column = summary_table["large / mnli (best)"]
+    column = summary_table["large / mnli (best on dev)"]
     task_scores = {t: 65 + {"xnli": 2, "xquad": 1, "panx": 2}[t] + GAIN["mnli"][t] for t in LANGS}
     assert [column[t] for t in LANGS] == pytest.approx(list(task_scores.values()))
     for key, value in summarize(task_scores).items():
@@ -289,8 +293,8 @@ def test_published_numbers_only_beside_large(df: pd.DataFrame, tmp_path: Path) -
     xquad = table.loc["xquad"]
     # Published QA numbers are F1, so the run's column is mean F1 (planted as task-score reading + 6).
     assert xquad["run: large / none"] == pytest.approx(66 + 6)
-    assert xquad["run: best task"] == "squad_v2"
-    assert xquad["run: large / best task"] == pytest.approx(66 + 1.2 + 6)
+    assert xquad["run: task chosen on dev"] == "squad_v2"
+    assert xquad["run: large / task chosen on dev"] == pytest.approx(66 + 1.2 + 6)
     assert xquad["published: XLM-R Large"] == PUBLISHED_XLMR_LARGE["XLM-R Large"]["xquad"]
     assert published_comparison(load_results(make_run(tmp_path, models=("base",), live=False))).empty
 
@@ -304,9 +308,11 @@ def test_build_report_writes_markdown_html_tables_and_pngs(run: Path, tmp_path: 
     assert md_path == tmp_path / "out" / "report.md"
     md = md_path.read_text(encoding="utf-8")
     assert "| 1 | 72 | 1 | 0 | 1 | 1 | 76 |" in md  # running, completed, stopped, diverged, failed, pending
-    assert "| best so far | stop1 | stopped |" in md and "| best completed | t" in md
-    assert "| large | xnli | mnli | 3.00 | 0.50 | squad_v2 | 1.00 | 0.50 | 2.00 | 1.00 | yes | 3 |" in md
-    assert "| large | xquad | squad_v2 | 1.20 | 0.50 | mnli | 1.00 | 0.50 | 0.20 | 1.00 | no | 3 |" in md
+    assert "| best so far | stop1 | joint | stopped |" in md and "| best completed | t" in md
+    assert ("| large | xnli | mnli | 3.00 | 3.00 | 0.50 | squad_v2 | 1.00 | 1.00 | 0.50 | 2.00 | 1.00 | yes | 3 |"
+            in md)
+    assert ("| large | xquad | squad_v2 | 1.20 | 1.20 | 0.50 | mnli | 1.00 | 1.00 | 0.50 | 0.20 | 1.00 | no | 3 |"
+            in md)
     assert "published: XLM-R Large" in md and "seeds: [0, 1, 2]" in md
     # complexity from the catalog: mnli level 2 (slope 2.0/decade), sst2 level 1 (-1.0); squad_v2 is no catalog name
     assert "| log10_params:level | 3.000 | 3.000 | 3.000 |" in md
@@ -333,7 +339,7 @@ def test_report_of_a_run_with_nothing_completed(tmp_path: Path) -> None:
     md_path = build_report(tmp_path)
     assert md_path == tmp_path / "report" / "report.md"
     md = md_path.read_text(encoding="utf-8")
-    assert "| 1 | 0 | 0 | 0 | 0 | 1 | 2 |" in md and "| best so far | r1 | running |" in md
+    assert "| 1 | 0 | 0 | 0 | 0 | 1 | 2 |" in md and "| best so far | r1 | joint | running |" in md
     assert "No completed trials yet" in md and "space.yaml not found" in md
     assert (md_path.parent / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list(md_path.parent.glob("*.png"))

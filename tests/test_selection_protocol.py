@@ -55,9 +55,9 @@ def search(tmp_path: Path, name: str, flip_test: bool) -> tuple[RunDir, list[opt
     from raytl.search.per_target import run_per_target
 
     data_dir = tmp_path / f"data-{name}"
-    data = {"source": "local", "dir": str(data_dir), "generated_train_size": 256, "generated_eval_size": 40}
+    data = {"source": "local", "dir": str(data_dir), "generated_train_size": 1024, "generated_eval_size": 60}
     write_pawsx(data_dir, DataConfig(**data), flip_test)
-    phase = {"lr": {"low": 1e-4, "high": 1e-2}, "max_steps": 8, "batch_size": 16, "max_length": 48, "eval_every": 2}
+    phase = {"lr": {"low": 2e-4, "high": 1e-2}, "max_steps": 30, "batch_size": 32, "max_length": 48, "eval_every": 6}
     space = load_checked(write_space(tmp_path / f"{name}.yaml", tiny_space(
         tmp_path / "runs", name=name, intermediate_tasks=["none"], targets=["pawsx"], target=phase, data=data,
         resources={"num_workers": 1, "cpus_per_worker": 1},

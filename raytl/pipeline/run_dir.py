@@ -159,6 +159,8 @@ class RunDir:
 
 def _pulled(relative: str) -> bool:
     parts = relative.split("/")
+    if parts[0] == "targets" and len(parts) > 2:  # a per-target run: each target's study is a run directory
+        parts = parts[2:]
     if parts[0] == "train":
         return False
     if parts[0] == "tune":

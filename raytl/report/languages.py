@@ -3,7 +3,8 @@
 A language's value is read on its target's task-score scale (`selection.language_value`: (EM+F1)/2 for QA,
 else F1, else accuracy); its gain is taken against the same model's baseline on the same target and language,
 mean over seeds (trials chosen by `selection.SELECTION_RULE`). The language x intermediate matrix averages a
-language's gains over the targets that test it, unweighted.
+language's gains over the targets that test it, unweighted. These are test values: they are reported, never used
+to order or pick anything (languages are listed by code; most have no dev data of their own under `en_dev`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def language_gains(df: pd.DataFrame) -> pd.DataFrame:
 def language_matrix(gains: pd.DataFrame, model: str) -> pd.DataFrame:
     """Language x intermediate task matrix of mean gains for one model, averaged over targets unweighted.
 
-    Languages are sorted by their mean gain over tasks, most helped first.
+    Languages are sorted by code (not by their test gain: test values are never ranked).
 
     >>> language_matrix(language_gains(df), "xl")    # doctest: +SKIP
     """
@@ -44,8 +45,7 @@ def language_matrix(gains: pd.DataFrame, model: str) -> pd.DataFrame:
     if matrix.empty:
         return matrix
     tasks = sorted(str(t) for t in matrix.columns)
-    order = matrix.mean(axis=1).sort_values(ascending=False, kind="stable").index
-    return matrix.reindex(index=order, columns=tasks)
+    return matrix.reindex(index=sorted(matrix.index), columns=tasks)
 
 
 def plot_languages(gains: pd.DataFrame, model: str, path: str | Path) -> Path:

@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from raytl.errors import InputError
 from raytl.report.complexity import complexity_rows, fit_interaction, level_table, plot_complexity
 from raytl.report.document import Document, format_value
+from raytl.report.headline import (
+    HEADLINE_RULE,
+    XTREME_ORDER,
+    average_label,
+    dev_selected,
+    headline_table,
+    xtreme_targets,
+)
 from raytl.report.languages import language_gains, language_matrix, plot_languages
-from raytl.report.results import BASELINE, STATUSES, load_results, pending_trials, target_names, write_results
+from raytl.report.results import (
+    BASELINE,
+    JOINT,
+    STATUSES,
+    load_results,
+    pending_trials,
+    target_names,
+    write_results,
+)
 from raytl.report.scaling import best_model, gain_by_size, plot_scaling, scaling_table
-from raytl.report.selection import SELECTION_RULE, model_order, select_trials
+from raytl.report.selection import SELECTION_RULE, model_order, protocol_text, select_trials
 from raytl.report.transfer import best_per_target, flag_text, plot_transfer, transfer_matrix, transfer_table
 from raytl.report.xtreme_tables import configurations, language_table, published_comparison, xtreme_summary
 
-TRIAL_COLUMNS = ["trial_id", "status", "model", "intermediate", "lr_intermediate", "lr_target", "seed",
+TRIAL_COLUMNS = ["trial_id", "study", "status", "model", "intermediate", "lr_intermediate", "lr_target", "seed",
                  "step", "objective"]
 
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the report of a run into `out_dir` (default `RUN_DIR/report/`) and return the report.md path.
 
-    Also written there: report.html (figures embedded), the PNG figures, results.csv/.parquet (one row per
-    trial) and transfer.csv, best_per_target.csv, scaling.csv, languages.csv, complexity.csv (the gain ~
+    Works on a joint run (RUN_DIR/trials) and on a per-target run (RUN_DIR/targets/<target>/trials). Also
+    written there: report.html (figures embedded), the PNG figures, results.csv/.parquet (one row per trial)
+    and headline.csv, transfer.csv, best_per_target.csv, scaling.csv, languages.csv, complexity.csv (the gain ~
     log(params) x complexity fit) and complexity_levels.csv. Raises `InputError` for a
     missing run directory or a malformed trial summary.
 
@@ -40,12 +59,16 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     if select_trials(df).empty:
         doc.text("No completed trials yet: the analyses appear once trials complete.")
     else:
+        protocol = protocol_text(df)
+        doc.text(f"{protocol} Every choice below (best trial, task, model) reads dev scores only; test scores "
+                 "are reported, never compared to choose.")
+        _headline_section(doc, df, out, protocol)
         transfer, scaling = transfer_table(df), scaling_table(df)
         _answer_section(doc, transfer, scaling)
-        _transfer_section(doc, df, transfer, out)
+        _transfer_section(doc, df, transfer, out, protocol)
         _scaling_section(doc, df, scaling, out)
         _complexity_section(doc, df, out)
-        _xtreme_section(doc, df)
+        _xtreme_section(doc, df, protocol)
     _config_section(doc, run_dir)
     md_path = out / "report.md"
     md_path.write_text(doc.to_markdown(), encoding="utf-8")
@@ -67,26 +90,70 @@ def _status_section(doc: Document, df: pd.DataFrame, run_dir: Path) -> None:
         doc.text("No trial has reported an objective yet.")
         return
     targets = target_names(df)
-    best["targets evaluated"] = [f"{int(r[[f'score:{t}' for t in targets]].notna().sum())}/{len(targets)}"
-                                 for _, r in best.iterrows()]
-    doc.text("Objective = mean task score over the targets evaluated so far; a running or stopped trial may "
-             "have fewer targets or an earlier step than a completed one.")
+    best["targets evaluated"] = [_evaluated(r, targets) for _, r in best.iterrows()]
+    doc.text("Objective = mean dev selection score over the targets evaluated so far (in a per-target run, the "
+             "study's target); a running or stopped trial may have fewer targets or an earlier step than a "
+             "completed one.")
     for column in ("lr_intermediate", "lr_target"):
         best[column] = [None if pd.isna(v) else f"{v:g}" for v in best[column]]
     doc.table(best.set_index("rank")[TRIAL_COLUMNS + ["targets evaluated"]])
+    _winners(doc, run_dir / "winners.json")
+
+
+def _evaluated(row: pd.Series, targets: list[str]) -> str:
+    """How many of its study's targets a trial has a dev score for (a per-target study has one target)."""
+    own = targets if row["study"] == JOINT else [row["study"]]
+    return f"{int(row[[f'dev:{t}' for t in own]].notna().sum())}/{len(own)}"
+
+
+def _winners(doc: Document, path: Path) -> None:
+    if not path.is_file():
+        return
+    try:
+        winners = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot read the per-target winners: {err}") from err
+    doc.text("`winners.json` (per-target search): each target's completed trial with the highest objective, "
+             "its dev score, as the search recorded it (it may be a `none` trial).")
+    table = pd.DataFrame.from_dict(winners, orient="index").rename_axis("target")
+    for column in [c for c in table.columns if str(c).startswith("lr_")]:
+        table[column] = [None if pd.isna(v) else f"{v:g}" for v in table[column]]
+    doc.table(table)
+
+
+def _headline_section(doc: Document, df: pd.DataFrame, out: Path, protocol: str) -> None:
+    chosen = dev_selected(df)
+    chosen.to_csv(out / "headline.csv", index=False)
+    doc.heading("Headline: no intermediate task against the dev-selected one (Phang et al. 2020's table)")
+    targets = xtreme_targets(list(dict.fromkeys(chosen["target"])))
+    label = average_label(targets)
+    nine = [t for t in targets if t in XTREME_ORDER]
+    coverage = ("all nine XTREME tasks" if len(nine) == len(XTREME_ORDER) else
+                f"**only {len(nine)} of {len(XTREME_ORDER)} tasks** ({', '.join(nine)}): its average is over those "
+                "and is not comparable with a published nine-task XTREME score")
+    mode = ("per-target run: a target's candidates are its own study's trials" if (df["study"] != JOINT).any()
+            else "joint run: every trial has each target's dev score, so the choice is made target by target")
+    doc.text(f"{protocol} Rule ({mode}): {HEADLINE_RULE} Cells: test task score (QA: (EM+F1)/2), +- sample std "
+             f"over seeds, n seeds. `{label}` = plain mean of the task scores (QA weighs 3 of 9); this run has "
+             f"{coverage}. Gain = dev-selected minus `none`, on test.")
+    doc.text("Rows marked **published** are copied from the literature (XLM-R Large, and XLM-R Large + X-STILTs "
+             "of Phang et al. 2020, as quoted in the mT5 paper's README), only for the tasks that reference has; "
+             "they are not produced by this run, and their QA columns are F1, not (EM+F1)/2 (the F1 comparison "
+             "is in \"XLM-R Large against published numbers\").")
+    doc.table(headline_table(chosen) if not chosen.empty else pd.DataFrame())
 
 
 def _answer_section(doc: Document, transfer: pd.DataFrame, scaling: pd.DataFrame) -> None:
     doc.heading("Answer so far")
-    doc.text("Per model: the intermediate task with the largest gain averaged over the run's targets, and "
-             "the best task for each target (gain; whether its margin over the runner-up exceeds the seed "
-             "spread).")
+    doc.text("Per model: the intermediate task with the largest dev gain averaged over the run's targets, and "
+             "the best task on dev for each target; values shown are TEST gains (and whether the test margin "
+             "over the dev runner-up exceeds the seed spread).")
     best = best_per_target(transfer)
     rows = []
     for model in dict.fromkeys([*scaling["model"], *best["model"]]):
         tasks = scaling[(scaling["model"] == model) & (scaling["intermediate"] != BASELINE)]
-        tasks = tasks[tasks["gain_mean"].notna()]
-        top = tasks.loc[tasks["gain_mean"].idxmax()] if not tasks.empty else None
+        tasks = tasks[tasks["dev_gain_mean"].notna()]
+        top = tasks.loc[tasks["dev_gain_mean"].idxmax()] if not tasks.empty else None
         per_target = best[best["model"] == model]
         if top is None and per_target.empty:
             continue
@@ -103,15 +170,17 @@ def _answer_section(doc: Document, transfer: pd.DataFrame, scaling: pd.DataFrame
         doc.text("No gains yet: a model needs a completed `none` baseline and a completed intermediate task.")
 
 
-def _transfer_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: Path) -> None:
+def _transfer_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: Path, protocol: str) -> None:
     table.to_csv(out / "transfer.csv", index=False)
     best = best_per_target(table)
     best.to_csv(out / "best_per_target.csv", index=False)
     doc.heading("Best intermediate task per target")
-    doc.text(f"Trial selection: {SELECTION_RULE} Gain = change of the target's XTREME task score against the "
-             "`none` baseline of the same model. **Margin exceeds seed spread** = yes when the best task's "
-             "mean gain beats the runner-up's by more than the sum of their seed standard deviations "
-             "(their mean +- 1 std intervals do not overlap); n/a with a single seed.")
+    doc.text(f"{protocol} Trial selection: {SELECTION_RULE} Gain = change of the target's score against the "
+             "`none` baseline of the same model. `best` and `runner_up` are ranked by their **dev** gain "
+             "(`*_dev_gain`); `*_gain`, `*_std` and `margin` are **test** (XTREME task score), reported only. "
+             "**Margin exceeds seed spread** = yes when the best task's mean test gain beats the runner-up's by "
+             "more than the sum of their seed standard deviations (their mean +- 1 std intervals do not "
+             "overlap); no (also when test disagrees with dev: a negative margin); n/a with a single seed.")
     shown = best.assign(margin_exceeds_spread=best["margin_exceeds_spread"].map(flag_text))
     doc.table(shown.rename(columns={"margin_exceeds_spread": "margin exceeds seed spread"}), index=False)
     doc.heading("Transfer matrices (gain over no intermediate task, mean +- std over seeds)")
@@ -139,9 +208,10 @@ def _scaling_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: 
     matrix = language_matrix(gains, model) if model else pd.DataFrame()
     if matrix.empty:
         return
-    doc.heading(f"Which languages benefit (XLM-R {model}, the best-scoring model)")
-    doc.text("Gain per language on the target's task-score scale, averaged unweighted over the targets that "
-             "test the language; most helped languages first. All models: languages.csv.")
+    doc.heading(f"Which languages benefit (XLM-R {model}, the model with the best dev score)")
+    doc.text("Test gain per language on the target's task-score scale, averaged unweighted over the targets "
+             "that test the language; languages by code (test values are not ranked). All models: "
+             "languages.csv.")
     doc.table(matrix)
     doc.image(plot_languages(gains, model, out / f"languages_{model}.png"), f"per-language gain, {model}")
 
@@ -164,12 +234,14 @@ def _complexity_section(doc: Document, df: pd.DataFrame, out: Path) -> None:
         doc.image(plot_complexity(levels, fit, out / "complexity.png"), "gain against model size per complexity")
 
 
-def _xtreme_section(doc: Document, df: pd.DataFrame) -> None:
+def _xtreme_section(doc: Document, df: pd.DataFrame, protocol: str) -> None:
     if not configurations(df):
         return
     doc.heading("XTREME scores: baseline and best configuration per model")
-    doc.text("Task scores (QA: (EM+F1)/2; else F1 where the task has F1, else accuracy), category scores and "
-             "`all_task` as computed by `raytl.scoring.summarize` over the run's targets; means over seeds. "
+    doc.text(f"{protocol} Best configuration = the intermediate task with the highest mean dev score over the "
+             "run's targets; the values are its test scores. Task scores (QA: (EM+F1)/2; else F1 where the "
+             "task has F1, else accuracy), category scores and `all_task` as computed by "
+             "`raytl.scoring.summarize` over the run's targets; means over seeds. "
              "A label such as `all_task (3 of 9 tasks)` marks an average over fewer tasks than XTREME's, "
              "which is then not comparable with published overall scores.")
     doc.table(xtreme_summary(df))
@@ -179,10 +251,11 @@ def _xtreme_section(doc: Document, df: pd.DataFrame) -> None:
     published = published_comparison(df)
     if not published.empty:
         doc.heading("XLM-R Large against published numbers")
-        doc.text("Columns marked **published** are copied from the literature (mT5 paper README; X-STILTs = "
-                 "Phang et al., best intermediate task per target), not produced by this run. The run's "
-                 "values use the published metric (QA: F1) averaged over the run's languages only, which may "
-                 "be fewer than the official test languages.")
+        doc.text(f"{protocol} Columns marked **published** are copied from the literature (mT5 paper README; "
+                 "X-STILTs = Phang et al., best intermediate task per target), not produced by this run. The "
+                 "run's configurations are the headline's (chosen per target on dev); their values use the "
+                 "published metric (QA: F1), test, averaged over the run's languages only, which may be fewer "
+                 "than the official test languages.")
         doc.table(published)
 
 

@@ -1,4 +1,8 @@
-"""One table of a run's trials, read from the `trials/<trial_id>/summary.json` files the search writes.
+"""One table of a run's trials, read from the `summary.json` files the search writes.
+
+Where they are: a joint run (`search.mode: joint`) keeps them in `RUN_DIR/trials/<trial_id>/`; a per-target run
+(`search.mode: per_target`) in `RUN_DIR/targets/<target>/trials/<trial_id>/`, one study per target, each trial
+scored on its own target only. Column `study` says which: `joint`, or the target's name.
 
 Malformed input policy: the search writes every summary.json atomically (write, then rename), so a file that
 cannot be parsed or breaks the contract is really broken, never "caught mid-write". Skipping it would silently
@@ -21,10 +25,12 @@ from raytl.errors import InputError
 
 STATUSES = ("running", "completed", "stopped", "diverged", "failed")
 BASELINE = "none"
+JOINT = "joint"  # the `study` of a trial in RUN_DIR/trials (every target in one objective)
 ID_COLUMNS = [
-    "trial_id", "status", "model", "model_params", "intermediate", "intermediate_group",
+    "trial_id", "study", "selection", "status", "model", "model_params", "intermediate", "intermediate_group",
     "lr_intermediate", "lr_target", "seed", "step", "objective",
 ]
+_TEXT_COLUMNS = ("trial_id", "study", "selection", "status")
 SCORE_PREFIX = "score:"  # test task score of the selected checkpoint: reported, never compared
 DEV_PREFIX = "dev:"  # the dev selection score: what every decision (objective, best rows) reads
 _CONFIG_KEYS = ("model", "intermediate", "lr_intermediate", "lr_target", "seed")
@@ -33,7 +39,9 @@ _CONFIG_KEYS = ("model", "intermediate", "lr_intermediate", "lr_target", "seed")
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Read every trial summary of a run (finished or live) into one row per trial.
 
-    Columns: `ID_COLUMNS` (`objective`: the mean dev selection score), then `score:{target}` (the XTREME test task
+    Columns: `ID_COLUMNS` (`study`: `joint` or, in a per-target run, the target whose study ran the trial;
+    `selection`: the trial's selection protocol, `en_dev` or `target_dev`; `objective`: the mean dev selection
+    score), then `score:{target}` (the XTREME test task
     score of the selected checkpoint), then `dev:{target}` (its dev selection score), then the per-language test
     metrics `{target}:{lang}:{metric}`.
     A target or language a trial has not evaluated yet is NaN.
@@ -44,13 +52,12 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: run directory not found")
-    trials_dir = run_dir / "trials"
-    paths = sorted(trials_dir.glob("*/summary.json")) if trials_dir.is_dir() else []
-    rows = [_flatten(_read_summary(path)) for path in paths]
+    rows = [{"study": study, **_flatten(_read_summary(path))}
+            for study, trials_dir in study_dirs(run_dir).items() for path in sorted(trials_dir.glob("*/summary.json"))]
     df = pd.DataFrame(rows)
     for column in ID_COLUMNS:
         if column not in df.columns:
-            df[column] = pd.Series(dtype=object if column in ("trial_id", "status") else float)
+            df[column] = pd.Series(dtype=object if column in _TEXT_COLUMNS else float)
     scores = sorted(c for c in df.columns if c.startswith(SCORE_PREFIX))
     devs = sorted(c for c in df.columns if c.startswith(DEV_PREFIX))
     languages = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in scores and c not in devs)
@@ -77,10 +84,20 @@ def pending_trials(run_dir: str | Path) -> list[str]:
     >>> pending_trials("runs/r1")     # doctest: +SKIP
     ['c3d4e5']
     """
-    trials_dir = Path(run_dir) / "trials"
-    if not trials_dir.is_dir():
-        return []
-    return sorted(p.name for p in trials_dir.iterdir() if p.is_dir() and not (p / "summary.json").exists())
+    return sorted(p.name for trials_dir in study_dirs(Path(run_dir)).values() for p in trials_dir.iterdir()
+                  if p.is_dir() and not (p / "summary.json").exists())
+
+
+def study_dirs(run_dir: Path) -> dict[str, Path]:
+    """study -> its trials folder: `joint` -> RUN_DIR/trials, each target of a per-target run ->
+    RUN_DIR/targets/<target>/trials (only folders that exist).
+
+    >>> study_dirs(Path("runs/pt"))     # doctest: +SKIP
+    {'pawsx': PosixPath('runs/pt/targets/pawsx/trials'), 'xnli': PosixPath('runs/pt/targets/xnli/trials')}
+    """
+    found = {JOINT: run_dir / "trials"}
+    found.update({p.parent.name: p for p in sorted(run_dir.glob("targets/*/trials"))})
+    return {study: path for study, path in found.items() if path.is_dir()}
 
 
 def target_names(df: pd.DataFrame) -> list[str]:
@@ -143,6 +160,7 @@ def _validate_target(result: Any, path: Path, target: str) -> None:
     if not isinstance(result, dict) or "score" not in result or not isinstance(result.get("languages"), dict):
         raise InputError(f"{path}: {where} must hold 'score' and a 'languages' object")
     _number(result["score"], path, f"{where}.score", nullable=True)
+    _number(result.get("dev"), path, f"{where}.dev", nullable=True)
     for lang, metrics in result["languages"].items():
         if not isinstance(metrics, dict):
             raise InputError(f"{path}: {where}.languages.{lang} must map metric names to numbers")
@@ -161,6 +179,7 @@ def _flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
     config = summary["config"]
     row: dict[str, Any] = {
         "trial_id": summary["trial_id"],
+        "selection": summary.get("selection"),
         "status": summary["status"],
         **{key: config[key] for key in _CONFIG_KEYS},
         "model_params": summary["model_params"],

@@ -4,7 +4,8 @@ Per (model, intermediate task) the run's average score is the unweighted mean of
 scores over the run's targets (so it matches the XTREME overall score only when all nine targets are in the
 run); its gain is that average minus the same model's `none` baseline average, mean and std over seeds. The
 trend of the gain with size is a least-squares slope of gain against log10(parameters): points of gain per
-tenfold increase in parameters.
+tenfold increase in parameters. The same averages of the dev selection scores (`dev_mean`, `dev_gain_mean`) are
+what the report ranks tasks and models by; the test columns are only reported.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from raytl.report.plots import size_lines
-from raytl.report.results import BASELINE
+from raytl.report.results import BASELINE, DEV_PREFIX, SCORE_PREFIX
 from raytl.report.selection import gain_summary, model_order, select_trials, task_scores
 
 SCALING_COLUMNS = [
     "model", "model_params", "intermediate", "intermediate_group", "n_seeds", "score_mean", "score_std",
-    "gain_mean", "gain_std",
+    "gain_mean", "gain_std", "dev_mean", "dev_gain_mean",
 ]
 
 
@@ -33,7 +34,11 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
 
     >>> scaling_table(load_results("runs/r1"))[["model", "intermediate", "gain_mean"]]   # doctest: +SKIP
     """
-    stats = gain_summary(trial_averages(df), [])
+    selected = select_trials(df)
+    stats = gain_summary(_per_trial(selected, SCORE_PREFIX), [])
+    dev = gain_summary(_per_trial(selected, DEV_PREFIX), []).set_index(["model", "intermediate"])
+    dev = dev[["score_mean", "gain_mean"]].rename(columns={"score_mean": "dev_mean", "gain_mean": "dev_gain_mean"})
+    stats = stats.join(dev, on=["model", "intermediate"])
     params = df.groupby("model")["model_params"].max()
     groups = df.drop_duplicates("intermediate").set_index("intermediate")["intermediate_group"]
     stats["model_params"] = stats["model"].map(params)
@@ -45,13 +50,14 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def trial_averages(df: pd.DataFrame) -> pd.DataFrame:
-    """Per selected trial (model, intermediate, seed): `value` = unweighted mean of its task scores over the
-    run's targets; a trial missing one of them is left out, so averages never mix different target sets.
+    """Per selected trial (model, intermediate, seed): `value` = unweighted mean of its test task scores over the
+    run's targets; a trial missing one of them is left out, so averages never mix different target sets."""
+    return _per_trial(select_trials(df), SCORE_PREFIX)
 
-    >>> trial_averages(load_results("runs/r1")).columns.tolist()   # doctest: +SKIP
-    ['model', 'intermediate', 'seed', 'value']
-    """
-    long = task_scores(select_trials(df))
+
+def _per_trial(selected: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Per trial, the mean over the run's targets of its `prefix` scores (test `score:` or `dev:`)."""
+    long = task_scores(selected, prefix)
     n_targets = long["target"].nunique()
     per_trial = long.groupby(["model", "intermediate", "seed"])["value"].agg(["mean", "size"])
     per_trial = per_trial[per_trial["size"] == n_targets].rename(columns={"mean": "value"}).reset_index()
@@ -76,15 +82,15 @@ def gain_by_size(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_model(table: pd.DataFrame) -> str | None:
-    """The model with the highest mean score over seeds of any intermediate task (or baseline).
+    """The model with the highest mean DEV score over seeds of any intermediate task (or baseline).
 
-    >>> best_model(pd.DataFrame({"model": ["base", "xl"], "score_mean": [70.0, 80.0]}))
+    >>> best_model(pd.DataFrame({"model": ["base", "xl"], "dev_mean": [70.0, 80.0]}))
     'xl'
     """
-    known = table[table["score_mean"].notna()]
+    known = table[table["dev_mean"].notna()]
     if known.empty:
         return None
-    return str(known.loc[known["score_mean"].idxmax(), "model"])
+    return str(known.loc[known["dev_mean"].idxmax(), "model"])
 
 
 def plot_scaling(table: pd.DataFrame, path: str | Path) -> Path:

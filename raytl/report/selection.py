@@ -2,9 +2,11 @@
 
 Selection rule (every table of the report uses it): only `completed` trials count (a running or stopped
 trial has scores from an earlier step or for fewer targets, a diverged or failed one has none worth
-comparing); among them, the trial with the highest objective per (model, intermediate, seed) represents that
-seed, so the learning rates are chosen the way the search itself chooses them. Seeds are then averaged
-unweighted.
+comparing); among them, the trial with the highest objective (the mean *dev* selection score over its study's
+targets) per (study, model, intermediate, seed) represents that seed, so the learning rates are chosen the way
+the search itself chooses them. Seeds are then averaged unweighted. Every choice the report makes (a best
+trial, a best task, a best model, an order) reads dev columns (`objective`, `dev:{target}`); test columns
+(`score:{target}`, per-language metrics) are only reported, never compared to pick anything.
 """
 
 from __future__ import annotations
@@ -13,30 +15,52 @@ import math
 
 import pandas as pd
 
-from raytl.report.results import BASELINE, language_columns, target_names
+from raytl.report.results import BASELINE, SCORE_PREFIX, language_columns, target_names
 
 SELECTION_RULE = (
-    "Only completed trials; per (model, intermediate task, seed) the trial with the highest objective "
-    "(learning rates chosen as the search chooses them); means and sample standard deviations are "
-    "unweighted over seeds."
+    "Only completed trials; per (model, intermediate task, seed) the trial with the highest objective, the "
+    "mean dev selection score (learning rates chosen as the search chooses them, never by test); means and "
+    "sample standard deviations are unweighted over seeds."
 )
 GROUP_KEYS = ["model", "intermediate", "seed"]
+PROTOCOLS = {
+    "en_dev": "`en_dev`: English dev sets, XTREME's zero-shot protocol",
+    "target_dev": "`target_dev`: the targets' dev sets in their own languages (not zero-shot selection: "
+                  "target-language dev data informs every choice)",
+}
+
+
+def protocol_text(df: pd.DataFrame) -> str:
+    """The selection protocol of the run's completed trials, as the report labels its tables.
+
+    >>> protocol_text(pd.DataFrame({"status": ["completed"], "selection": ["en_dev"]}))
+    "Selection protocol: `en_dev`: English dev sets, XTREME's zero-shot protocol."
+    """
+    found = sorted({str(s) for s in df.loc[df["status"] == "completed", "selection"].dropna()})
+    if not found:
+        return "Selection protocol: not recorded in the trial summaries."
+    if len(found) > 1:
+        return f"Selection protocol: **mixed** ({', '.join(found)}): these trials were selected differently."
+    return f"Selection protocol: {PROTOCOLS.get(found[0], f'`{found[0]}`')}."
 
 
 def select_trials(df: pd.DataFrame) -> pd.DataFrame:
-    """The completed trial with the highest objective per (model, intermediate, seed).
+    """The completed trial with the highest objective (dev) per (study, model, intermediate, seed).
 
-    >>> df = pd.DataFrame({"status": ["completed", "completed", "running"], "model": ["large"] * 3,
-    ...                    "intermediate": ["mnli"] * 3, "seed": [0, 0, 0], "objective": [70.0, 72.0, 90.0]})
+    In a per-target run each target's study is selected on its own (its objective is that target's dev score).
+
+    >>> df = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "running"],
+    ...                    "study": ["joint"] * 3, "model": ["large"] * 3, "intermediate": ["mnli"] * 3,
+    ...                    "seed": [0, 0, 0], "objective": [70.0, 72.0, 90.0]})
     >>> select_trials(df).objective.tolist()
     [72.0]
     """
     done = df[(df["status"] == "completed") & df["objective"].notna()]
     if done.empty:
         return done.copy()
-    ranked = done.sort_values("objective", ascending=False, kind="stable")
-    best = ranked.groupby(GROUP_KEYS, sort=False).head(1)
-    return best.sort_values(GROUP_KEYS, kind="stable").reset_index(drop=True)
+    ranked = done.sort_values(["objective", "trial_id"], ascending=[False, True], kind="stable")
+    best = ranked.groupby(["study", *GROUP_KEYS], sort=False).head(1)
+    return best.sort_values([*GROUP_KEYS, "study"], kind="stable").reset_index(drop=True)
 
 
 def model_order(df: pd.DataFrame) -> list[str]:
@@ -107,16 +131,18 @@ def _language_series(df: pd.DataFrame, metrics: dict[str, str]) -> pd.Series:
     return pd.Series(math.nan, index=df.index)
 
 
-def task_scores(selected: pd.DataFrame) -> pd.DataFrame:
-    """Long table of task scores: one row per (selected trial, target) with a score.
+def task_scores(selected: pd.DataFrame, prefix: str = SCORE_PREFIX) -> pd.DataFrame:
+    """Long table of task scores: one row per (selected trial, target) with a score; `prefix="dev:"` reads the
+    dev selection scores instead of the test task scores.
 
-    >>> df = pd.DataFrame({"model": ["large"], "intermediate": ["none"], "seed": [0], "score:xnli": [80.0]})
-    >>> task_scores(df).values.tolist()
-    [['large', 'none', 0, 'xnli', 80.0]]
+    >>> df = pd.DataFrame({"model": ["large"], "intermediate": ["none"], "seed": [0], "score:xnli": [80.0],
+    ...                    "dev:xnli": [81.0]})
+    >>> task_scores(df).values.tolist(), task_scores(df, "dev:").values.tolist()
+    ([['large', 'none', 0, 'xnli', 80.0]], [['large', 'none', 0, 'xnli', 81.0]])
     """
-    columns = [f"score:{t}" for t in target_names(selected)]
+    columns = [f"{prefix}{t}" for t in target_names(selected) if f"{prefix}{t}" in selected.columns]
     long = selected.melt(id_vars=GROUP_KEYS, value_vars=columns, var_name="target", value_name="value")
-    long["target"] = long["target"].str.removeprefix("score:")
+    long["target"] = long["target"].str.removeprefix(prefix)
     return long[long["value"].notna()].reset_index(drop=True)
 
 

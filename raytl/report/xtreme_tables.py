@@ -1,8 +1,9 @@
 """XTREME-style tables: per-language scores, task scores, category scores and overall, per configuration.
 
 Configurations compared side by side, per model: the `none` baseline and the intermediate task with the best
-average score (trials chosen by `selection.SELECTION_RULE`, values are means over seeds). For XLM-R Large the
-published numbers are put beside the run's, on the published metric.
+average DEV selection score over the run's targets (trials chosen by `selection.SELECTION_RULE`; the values shown
+are TEST scores, means over seeds). For XLM-R Large the published numbers are put beside the run's, on the
+published metric, for the baseline and the intermediate task chosen per target on dev (`headline.dev_selected`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,17 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from raytl.report.headline import (
+    PUBLISHED_METRIC,
+    PUBLISHED_MODEL,
+    PUBLISHED_XLMR_LARGE,
+    SELECTED,
+    dev_selected,
+)
 from raytl.report.results import BASELINE
 from raytl.report.scaling import scaling_table
 from raytl.report.selection import language_scores, model_order, select_trials, task_scores
 from raytl.scoring import TASK_CATEGORIES, summarize
-
-# Source: /work/shared/docs/xtreme.md, "Reference results" table, quoting the mT5 paper's README (zero-shot;
-# accuracy for XNLI/PAWS-X, F1 for NER and QA). The second row is Phang et al.'s X-STILTs: XLM-R Large with
-# the best English intermediate task chosen per target. Published, not produced by raytl.
-PUBLISHED_XLMR_LARGE: dict[str, dict[str, float]] = {
-    "XLM-R Large": {"xnli": 79.2, "pawsx": 86.4, "panx": 65.4, "xquad": 76.6, "mlqa": 71.6, "tydiqa": 65.1},
-    "XLM-R Large + X-STILTs": {"xnli": 80.4, "pawsx": 87.7, "panx": 64.7, "xquad": 77.2, "mlqa": 72.3,
-                               "tydiqa": 76.0},
-}
-PUBLISHED_METRIC = {"xnli": "accuracy", "pawsx": "accuracy", "panx": "f1", "xquad": "f1", "mlqa": "f1",
-                    "tydiqa": "f1"}
-PUBLISHED_MODEL = "large"
 
 
 class Config(NamedTuple):
@@ -39,10 +35,10 @@ class Config(NamedTuple):
 
 
 def configurations(df: pd.DataFrame) -> list[Config]:
-    """Per model (small to large): its baseline, then its intermediate task with the best average score.
+    """Per model (small to large): its baseline, then its intermediate task with the best average dev score.
 
     >>> [c.label for c in configurations(load_results("runs/r1"))]   # doctest: +SKIP
-    ['large / none', 'large / mnli (best)']
+    ['large / none', 'large / mnli (best on dev)']
     """
     table = scaling_table(df)
     configs = []
@@ -50,10 +46,11 @@ def configurations(df: pd.DataFrame) -> list[Config]:
         rows = table[(table["model"] == model) & table["score_mean"].notna()]
         if (rows["intermediate"] == BASELINE).any():
             configs.append(Config(f"{model} / {BASELINE}", model, BASELINE))
-        tasks = rows[rows["intermediate"] != BASELINE]
+        tasks = rows[(rows["intermediate"] != BASELINE) & rows["dev_mean"].notna()]
         if not tasks.empty:
-            best = str(tasks.loc[tasks["score_mean"].idxmax(), "intermediate"])
-            configs.append(Config(f"{model} / {best} (best)", model, best))
+            ranked = tasks.sort_values(["dev_mean", "intermediate"], ascending=[False, True], kind="stable")
+            best = str(ranked["intermediate"].iloc[0])
+            configs.append(Config(f"{model} / {best} (best on dev)", model, best))
     return configs
 
 
@@ -98,27 +95,29 @@ def language_table(df: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def published_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """For XLM-R Large: the run's baseline and best-per-target scores beside the published numbers.
+    """For XLM-R Large: the run's baseline and dev-selected task per target beside the published numbers.
 
-    The run's values are on the published metric (mean accuracy or mean F1 over the run's languages, so QA
-    shows F1, not (EM+F1)/2). Empty when the run has no completed `large` trials or no published target.
+    Both configurations are `headline.dev_selected`'s (chosen on dev); the run's values are their seeds' mean
+    TEST score on the published metric (mean accuracy or mean F1 over the run's languages, so QA shows F1, not
+    (EM+F1)/2). Empty when the run has no completed `large` trials or no published target.
 
     >>> published_comparison(load_results("runs/r1"))     # doctest: +SKIP
     """
-    selected = select_trials(df)
-    selected = selected[selected["model"] == PUBLISHED_MODEL]
+    chosen = dev_selected(df)
+    chosen = chosen[chosen["model"] == PUBLISHED_MODEL].set_index(["target", "arm"])
+    trials = df.set_index("trial_id")
     records = []
     for target, metric in PUBLISHED_METRIC.items():
-        per_task = _published_metric(selected, target, metric)
-        if per_task.empty:
+        arms = {arm: _published_metric(trials, chosen.at[(target, arm), "seed_trials"], target, metric)
+                for arm in (BASELINE, SELECTED) if (target, arm) in chosen.index}
+        if all(pd.isna(v) for v in arms.values()):
             continue
-        tasks = per_task.drop(BASELINE, errors="ignore")
-        best = str(tasks.idxmax()) if not tasks.empty else None
         records.append({
             "target": target, "metric": f"mean {metric}",
             "languages in run": _n_languages(df, target, metric),
-            "run: large / none": per_task.get(BASELINE, math.nan), "run: best task": best,
-            "run: large / best task": tasks.max() if best else math.nan,
+            "run: large / none": arms.get(BASELINE, math.nan),
+            "run: task chosen on dev": chosen.at[(target, SELECTED), "intermediate"] if SELECTED in arms else None,
+            "run: large / task chosen on dev": arms.get(SELECTED, math.nan),
             **{f"published: {name}": values[target] for name, values in PUBLISHED_XLMR_LARGE.items()},
         })
     return pd.DataFrame(records).set_index("target") if records else pd.DataFrame()
@@ -135,13 +134,13 @@ def _mean_by_config(long: pd.DataFrame, keys: list[str], configs: list[Config]) 
     return table
 
 
-def _published_metric(selected: pd.DataFrame, target: str, metric: str) -> pd.Series:
-    """Per intermediate task: mean over seeds of the unweighted mean over languages of `metric`."""
-    columns = [c for c in selected.columns if c.startswith(f"{target}:") and c.endswith(f":{metric}")]
-    if not columns or selected.empty:
-        return pd.Series(dtype=float)
-    per_trial = selected[columns].mean(axis=1, skipna=False)
-    return per_trial.groupby(selected["intermediate"]).mean().dropna()
+def _published_metric(trials: pd.DataFrame, seed_trials: str, target: str, metric: str) -> float:
+    """Mean over the `;`-separated seed trials of the unweighted mean over languages of `metric` (NaN if none)."""
+    columns = [c for c in trials.columns if c.startswith(f"{target}:") and c.endswith(f":{metric}")]
+    ids = [t for t in seed_trials.split(";") if t]
+    if not columns or not ids:
+        return math.nan
+    return float(trials.loc[ids, columns].mean(axis=1, skipna=False).mean())
 
 
 def _n_languages(df: pd.DataFrame, target: str, metric: str) -> int:
