@@ -39,7 +39,7 @@ class Trial:
     tune_status: str | None = None
     status: str | None = None  # summary.json's status
     objective: float = math.nan
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # per target, the dev selection score
 
     @property
     def live(self) -> bool:
@@ -87,7 +87,7 @@ def trials(run: RunDir) -> dict[str, Trial]:
     out: dict[str, Trial] = {}
     for summary in sorted((run.root / "trials").glob("*/summary.json")):
         data = json.loads(summary.read_text())
-        scores = {t: v["score"] for t, v in data.get("targets", {}).items() if _finite(v.get("score"))}
+        scores = {t: v["dev"] for t, v in data.get("targets", {}).items() if _finite(v.get("dev"))}
         out[data["trial_id"]] = Trial(data["trial_id"], data.get("config"), status=data.get("status"),
                                       objective=data.get("objective", math.nan), scores=scores)
     for trial_id, (status, config) in tune_trials(run).items():
@@ -111,7 +111,7 @@ def references(run: RunDir, all_trials: Iterable[Trial]) -> dict[str, list[str]]
 
 
 def best_trials(all_trials: Iterable[Trial]) -> set[str]:
-    """The best trial of every target (by its task score) and the best objective."""
+    """The best trial of every target (by its dev selection score) and the best objective."""
     all_trials = list(all_trials)
     best: set[str] = set()
     for target in {t for trial in all_trials for t in trial.scores}:
