@@ -55,7 +55,8 @@ def make_run(tmp_path: Path) -> RunDir:
         params = TrialParams("tiny", task, lr, 2e-3, 0)
         config = {"model": "tiny", "intermediate": task, "lr_intermediate": lr, "lr_target": 2e-3, "seed": 0}
         write_json(run.summary(trial_id), {"trial_id": trial_id, "status": status, "config": config,
-                                           "objective": score, "targets": {"xnli": {"dev": score, "score": 100 - score}}})
+                                           "objective": score,
+                                           "targets": {"xnli": {"dev": score, "score": 100 - score}}})
         tune.append([json.dumps({"trial_id": trial_id, "status": tune_status, "config": config}), "{}"])
         if task != "none":
             _publish(store, intermediate_phase_id(space, params), task, trial_id)
