@@ -234,9 +234,10 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     import torch
 
     from raytl.models.task_model import TaskModel, build_encoder
-    from raytl.pipeline.phases import TrialParams, Worker, make_engine, train_batches
+    from raytl.pipeline.context import TrialContext, make_engine, train_batches
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
-    from raytl.pipeline.worker import train_loop_per_worker  # noqa: F401  (what raytl's workers import)
+    from raytl.pipeline.trial import train_loop_per_worker  # noqa: F401  (what raytl's workers import)
     from raytl.tasks import TASKS
     from raytl.tasks.formats import FORMATS
     from raytl.tasks.labels import with_labels
@@ -246,8 +247,8 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     stamps["import raytl"] = time.time()
     space, context = config["space"], ray.train.get_context()
     ranks = Ranks(context.get_world_rank(), context.get_world_size())
-    worker = Worker(space=space, params=TrialParams(**config["params"]), ranks=ranks,
-                    run=RunDir(Path(config["run_dir"])), trial_id=config["trial_id"])
+    worker = TrialContext(space=space, params=TrialParams(**config["params"]), ranks=ranks,
+                          run=RunDir(Path(config["run_dir"])), trial_id=config["trial_id"])
     torch.set_num_threads(max(1, int(space.resources.cpus_per_worker)))
     tokenizer = worker.tokenizer
     stamps["tokenizer"] = time.time()

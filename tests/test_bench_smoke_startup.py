@@ -27,24 +27,30 @@ def test_startup_benchmark_prints_its_figure_last() -> None:
     assert any(line.startswith("repeat 0: seconds from trial start to first step: bare ") for line in lines)
 
 
-def test_first_step_is_stamped_once_and_reaches_the_summary_fields() -> None:
-    """`fit` stamps the end of this process's first optimizer step; the worker turns it into summary fields."""
+def test_first_step_is_stamped_once_and_reaches_the_summary_fields(tmp_path: Path) -> None:
+    """`fit` calls `on_step` after every step; the trial record keeps the first and turns it into summary fields."""
     import time
 
-    from raytl.pipeline.worker import startup_times
-    from raytl.training.loop import FIRST_STEP, fit
+    from raytl.config import parse_space
+    from raytl.pipeline.context import TrialContext
+    from raytl.pipeline.phase_id import TrialParams
+    from raytl.pipeline.progress import TrialRecord
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.training.engine import Ranks
+    from raytl.training.loop import fit
+    from tests.conftest import tiny_space
 
     class Steps:
         def train_step(self, micro_batches: list, loss_fn: object) -> float:
             time.sleep(0.01)
             return 1.0
 
-    FIRST_STEP.clear()
-    started = time.time()
-    assert startup_times(started) == {"worker_started_at": started}
+    trial = TrialContext(parse_space(tiny_space(tmp_path)), TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1),
+                         RunDir(tmp_path / "run"), "t0")
+    record = TrialRecord(trial, send=lambda metrics, checkpoint: None, checkpoint=None)
+    assert record.startup() == {"worker_started_at": record.started}
     fit(Steps(), iter([[{}]] * 3), lambda logits, batch: logits, start_step=0, total_steps=3, eval_every=3,
-        on_evaluation=lambda step, loss: None)
-    times = startup_times(started)
-    assert started < times["first_step_at"] < time.time() - 0.015  # the first of three steps, not the last
-    assert times["first_step_s"] == round(times["first_step_at"] - started, 3)
-    FIRST_STEP.clear()
+        on_evaluation=lambda step, loss: None, on_step=record.first_step)
+    times = record.startup()
+    assert record.started < times["first_step_at"] < time.time() - 0.015  # the first of three steps, not the last
+    assert times["first_step_s"] == round(times["first_step_at"] - record.started, 3)

@@ -10,8 +10,7 @@ import pytest
 
 from raytl.config import parse_space
 from raytl.errors import InputError
-from raytl.pipeline.phases import Progress, TargetResult
-from raytl.pipeline.worker import trial_metrics
+from raytl.pipeline.progress import Progress, TargetResult, trial_metrics
 from raytl.search import sim_trial
 from raytl.search.sim_table import Cell, TransferTable, evaluation_rng
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial

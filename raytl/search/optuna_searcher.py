@@ -1,7 +1,7 @@
 """Ray's OptunaSearch, made truthful about fidelity: a trial the scheduler stopped early reaches Optuna as PRUNED
 (with its intermediate values), a diverged or failed one as FAIL; only finished trials are COMPLETE. Ray's own
 class records a stopped trial as COMPLETE with its partial score, which biases the sampler. The value is the
-trial's dev objective: Tune's results carry no test score (see raytl.pipeline.worker.trial_metrics)."""
+trial's dev objective: Tune's results carry no test score (see raytl.pipeline.progress.trial_metrics)."""
 
 from __future__ import annotations
 

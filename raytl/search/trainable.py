@@ -13,7 +13,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
-from raytl.pipeline.worker import train_loop_per_worker
+from raytl.pipeline.trial import train_loop_per_worker
 
 DRIVER_RESOURCE = "trial_driver"  # a custom resource, so a trial's driver takes no CPU from its workers
 

@@ -11,6 +11,7 @@ from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
+from raytl.pipeline.progress import mark_status
 from raytl.pipeline.run_dir import RunDir
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
@@ -173,8 +174,3 @@ def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def mark_status(run: RunDir, trial_id: str, status: str) -> None:
-    summary = run.read_json(run.summary(trial_id))
-    if summary is not None and summary["status"] != status and summary["status"] in ("running", "completed"):
-        run.write_json(run.summary(trial_id), {**summary, "status": status})

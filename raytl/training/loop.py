@@ -11,10 +11,6 @@ import torch
 
 from raytl.tasks.formats.base import Batch
 
-FIRST_STEP: dict[str, float] = {}
-"""`FIRST_STEP["at"]`: `time.time()` when this process's first optimizer step ended (the trial's start-up, reported
-in its summary); `fit` sets it once, the worker clears it when it starts."""
-
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite; the trial ends with status 'diverged'."""
@@ -36,9 +32,11 @@ def fit(
     eval_every: int,
     on_evaluation: Callable[[int, float], None],
     checkpoint_due: Callable[[], bool] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> None:
     """Train steps `start_step + 1 .. total_steps`; every `eval_every` steps, at the end, and after any step where
-    `checkpoint_due()` is true (e.g. a `WallClock`) call `on_evaluation(step, mean training loss since the last call)`.
+    `checkpoint_due()` is true (e.g. a `WallClock`) call `on_evaluation(step, mean training loss since the last call)`;
+    `on_step(step)` after every optimizer step (e.g. to time the trial's start-up).
 
     >>> fit(engine, train.from_step(0), fmt.loss, start_step=0, total_steps=100, eval_every=25,
     ...     on_evaluation=lambda step, loss: print(step, loss))  # doctest: +SKIP
@@ -46,7 +44,8 @@ def fit(
     losses: list[float] = []
     for step in range(start_step + 1, total_steps + 1):
         loss = engine.train_step(next(batches), loss_fn)
-        FIRST_STEP.setdefault("at", time.time())
+        if on_step is not None:
+            on_step(step)
         if not math.isfinite(loss):
             raise Diverged(f"loss is {loss} at step {step}")
         losses.append(loss)
