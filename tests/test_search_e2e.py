@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import ray
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
@@ -14,14 +13,7 @@ from raytl.plan import load_checked
 from raytl.tasks import TASKS
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
-
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 MIXTURE = {"nli_mix": {"tasks": ["mnli", "qqp"], "sampling": "temperature"}}
 MIXTURE_POINT = {"model": "tiny", "intermediate": "nli_mix", "lr_intermediate": 2e-3, "lr_target": 2e-3}
