@@ -27,7 +27,7 @@ def search(
 
     space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
-    if run.exists(run.tune) or run.exists(run.root / "targets"):
+    if run.exists(run.tune) or run.exists(run.targets):
         raise InputError(f"{space_file}: name: run directory {run.location} exists; resume it with `raytl resume "
                          f"{run.location}`, or choose another name")
     run.write_text(run.space, yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
@@ -43,7 +43,7 @@ def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, 
     from raytl.plan import load_checked
 
     run = _run_dir(run_dir)
-    if not (run.tune.is_dir() or (run.root / "targets").is_dir()):
+    if not (run.tune.is_dir() or run.targets.is_dir()):
         raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
                          "`raytl search` made")
     space = load_checked(run.space)

@@ -4,7 +4,16 @@ Everything behind the edge receives a typed `SearchSpace`, never a raw dict. Nam
 against the registries the caller passes in the validation context, so this module imports nothing heavy and a
 bad file fails in milliseconds, before Ray starts.
 
->>> space = load_space("search_spaces/quickstart.yaml", tasks=TASK_NAMES, models=MODEL_NAMES)  # doctest: +SKIP
+>>> phase = {"lr": {"low": 1e-5, "high": 1e-5}, "max_steps": 10}
+>>> space = parse_space({"name": "demo", "models": ["tiny"], "intermediate_tasks": ["none"], "targets": ["xnli"],
+...                      "intermediate": phase, "target": phase}, "space.yaml", models=["tiny", "large"])
+>>> space.storage, space.target.max_length
+('runs', 128)
+>>> parse_space({"name": "demo", "models": ["xlmr-huge"]}, "space.yaml", models=["tiny", "large"])
+Traceback (most recent call last):
+raytl.errors.InputError: space.yaml: models: unknown model 'xlmr-huge'; allowed: tiny, large, hub:...
+
+`load_space(path, ...)` reads and checks a YAML file the same way.
 """
 
 from __future__ import annotations
@@ -371,8 +380,12 @@ class SearchSpace(_Strict):
     def target_phase(self, name: str) -> PhaseConfig:
         """The `target` phase with `target_overrides[name]` applied.
 
-        >>> space.target_phase("xquad").max_length  # doctest: +SKIP
-        384
+        >>> phase = {"lr": {"low": 1e-5, "high": 1e-5}, "max_steps": 10}
+        >>> space = parse_space({"name": "demo", "models": ["tiny"], "intermediate_tasks": ["none"],
+        ...                      "targets": ["xnli", "xquad"], "intermediate": phase, "target": phase,
+        ...                      "target_overrides": {"xquad": {"max_length": 384}}})
+        >>> space.target_phase("xquad").max_length, space.target_phase("xnli").max_length
+        (384, 128)
         """
         override = self.target_overrides.get(name)
         if override is None:

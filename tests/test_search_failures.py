@@ -9,22 +9,15 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 from optuna.trial import TrialState
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 ABSURD_LR = 1e30  # Adam moves every weight by ~lr: the next forward pass overflows
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
 
 
 def test_divergence_ends_the_trial_early_and_the_search_goes_on(tmp_path: Path) -> None:

@@ -9,20 +9,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
 from raytl.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
 def test_best_intermediate_per_target(tmp_path: Path) -> None:

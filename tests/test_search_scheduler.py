@@ -15,15 +15,9 @@ from raytl.pipeline.run_dir import RunDir
 from raytl.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 RELEASE_LIMIT_S = 30.0  # measured ~2-6 s on 2 cores; the failure mode it guards against is a hang (timeout)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
 
 
 class PlacementGroupWatch(threading.Thread):

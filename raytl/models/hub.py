@@ -17,8 +17,12 @@ def entry_from_config(name: str, hub_id: str, trust_remote_code: bool, revision:
     """Read `hub_id`'s config (at `revision`, None = main) and describe it; raises OSError/ValueError when it cannot
     be read.
 
-    >>> entry_from_config("hub:google/rembert", "google/rembert", False).layers  # doctest: +SKIP
-    32
+    >>> from transformers import XLMRobertaConfig
+    >>> XLMRobertaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+    ...                  intermediate_size=128).save_pretrained("/tmp/raytl-doc/encoder")  # a config, no weights
+    >>> entry = entry_from_config("hub:/tmp/raytl-doc/encoder", "/tmp/raytl-doc/encoder", False)
+    >>> entry.layers, entry.params, entry.zero_stage
+    (3, 197440, 2)
     """
     config = AutoConfig.from_pretrained(hub_id, revision=revision, trust_remote_code=trust_remote_code)
     params = count_params(config, trust_remote_code)

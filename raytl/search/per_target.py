@@ -44,10 +44,6 @@ def target_space(space: SearchSpace, target: str) -> SearchSpace:
     })
 
 
-def is_per_target_run(run: RunDir) -> bool:
-    return (run.root / "targets").is_dir()
-
-
 def prepare(space: SearchSpace, run: RunDir, target: str) -> tuple[SearchSpace, RunDir]:
     """The target's space and run directory, which uses the run's phase store (`store_of`)."""
     sub, sub_run = target_space(space, target), target_run(run, target)

@@ -197,8 +197,9 @@ class Task:
         """Which `data.source` values can serve every split: `hub` when each source has a public copy, `local`
         when each split has its original files, `generated` always.
 
-        >>> TASKS["ccg"].data_sources()  # doctest: +SKIP
-        ('local', 'generated')
+        >>> from raytl.tasks import TASKS
+        >>> TASKS["ccg"].data_sources(), TASKS["xnli"].data_sources()
+        (('local', 'generated'), ('hub', 'local', 'generated'))
         """
         hub = all(part.path for split in self.sources for part in self.parts(split))
         local = bool(self.local) and all(len(self.local_parts(s)) == len(self.parts(s)) for s in self.sources)

@@ -81,10 +81,8 @@ def model_construction(config: dict[str, Any]) -> Iterator[None]:
 
     Hugging Face models see the config through `HfDeepSpeedConfig` (transformers keeps only a weak reference, so it
     is held here for the whole block): `from_pretrained` and `_from_config` then enter `deepspeed.zero.Init` and
-    load or initialise each weight into its partition.
-
-    >>> with model_construction(config):  # doctest: +SKIP
-    ...     model = TaskModel(build_encoder(entry, tokenizer, seed), head)
+    load or initialise each weight into its partition. The worker builds its model as
+    `with model_construction(config): model = TaskModel(build_encoder(entry, tokenizer, seed), head)`.
     """
     if config["zero_optimization"]["stage"] != 3:
         yield

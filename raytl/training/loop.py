@@ -38,8 +38,16 @@ def fit(
     `checkpoint_due()` is true (e.g. a `WallClock`) call `on_evaluation(step, mean training loss since the last call)`;
     `on_step(step)` after every optimizer step (e.g. to time the trial's start-up).
 
-    >>> fit(engine, train.from_step(0), fmt.loss, start_step=0, total_steps=100, eval_every=25,
-    ...     on_evaluation=lambda step, loss: print(step, loss))  # doctest: +SKIP
+    >>> class Halving:  # any engine: one optimizer step over a list of micro-batches, returning its loss
+    ...     loss = 8.0
+    ...     def train_step(self, micro_batches, loss_fn):
+    ...         self.loss /= 2
+    ...         return self.loss
+    >>> fit(Halving(), iter([[{}]] * 5), loss_fn=None, start_step=0, total_steps=5, eval_every=2,
+    ...     on_evaluation=lambda step, loss: print(step, loss))
+    2 3.0
+    4 0.75
+    5 0.25
     """
     losses: list[float] = []
     for step in range(start_step + 1, total_steps + 1):
@@ -58,8 +66,15 @@ class WallClock:
     """A checkpoint cadence in wall time: due once `seconds` passed since the last `reset()`. `agree` turns the local
     answer into one all ranks share (rank 0's), so every rank enters the collective checkpoint at the same step.
 
-    >>> clock = WallClock(600, agree=ranks.broadcast)  # doctest: +SKIP
-    >>> fit(..., checkpoint_due=clock); clock.reset()  # after each checkpoint, in on_evaluation  # doctest: +SKIP
+    The worker passes `WallClock(600, agree=ranks.broadcast)` as `fit(..., checkpoint_due=clock)` and resets it
+    after each checkpoint. With a fake clock:
+
+    >>> times = iter([0, 599, 601, 601, 700])
+    >>> clock = WallClock(600, now=lambda: next(times))  # started at 0
+    >>> clock(), clock()  # asked at 599 s, then at 601 s
+    (False, True)
+    >>> clock.reset(); clock()  # reset at 601 s, asked at 700 s
+    False
     """
 
     def __init__(self, seconds: float, agree: Callable[[bool], bool] = bool,

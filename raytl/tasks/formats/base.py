@@ -11,6 +11,8 @@ from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
 
+IGNORE_INDEX = -100  # torch's cross-entropy skips it: padding, sub-words after the first, unmasked MLM tokens
+
 Batch = dict[str, torch.Tensor]
 
 
