@@ -308,6 +308,7 @@ class NoScheduler(_Strict):
     type: Literal["none"] = "none"
 
 
+# `scheduler:` the variant its `type` names (asha when omitted, as when `scheduler` itself is)
 SchedulerConfig = _variants("type", "asha", AshaScheduler, HyperbandScheduler, NoScheduler)
 
 
@@ -360,19 +361,25 @@ class SearchConfig(_Strict):
         return self
 
 
-class ProportionalMixture(_Strict):
+class _Mixture(_Strict):
     """A multi-task intermediate phase (the paper's "all tasks"): one head per task, each step's batch drawn from
-    one task; `sampling: proportional` (the default) draws a task with probability proportional to its size."""
+    one task with probability proportional to the task's `weight`."""
 
     tasks: list[str] = Field(min_length=2)
-    sampling: Literal["proportional"] = "proportional"
+    sampling: str
 
     def weight(self, size: int) -> float:
-        """A task's unnormalised sampling weight from its number of training examples."""
+        """A task's unnormalised sampling weight from its number of training examples: the size itself."""
         return float(size)
 
 
-class TemperatureMixture(ProportionalMixture):
+class ProportionalMixture(_Mixture):
+    """`sampling: proportional` (the default): a task is drawn with probability proportional to its size."""
+
+    sampling: Literal["proportional"] = "proportional"
+
+
+class TemperatureMixture(_Mixture):
     """`sampling: temperature`: a task is drawn with probability proportional to size^(1/temperature)."""
 
     sampling: Literal["temperature"] = "temperature"
@@ -382,16 +389,22 @@ class TemperatureMixture(ProportionalMixture):
         return float(size) ** (1.0 / self.temperature)
 
 
-class CappedMixture(ProportionalMixture):
+class CappedMixture(_Mixture):
     """`sampling: capped`: a task is drawn with probability proportional to min(size, cap)."""
 
     sampling: Literal["capped"] = "capped"
     cap: PositiveInt = Field(2**18, description="examples a task counts with at most")
 
     def weight(self, size: int) -> float:
+        """A task counts with at most `cap` examples.
+
+        >>> CappedMixture(tasks=["mnli", "mlm"], cap=100).weight(900)
+        100.0
+        """
         return float(min(size, self.cap))
 
 
+# a `mixtures:` entry: the variant its `sampling` names (proportional when omitted)
 MixtureConfig = _variants("sampling", "proportional", ProportionalMixture, TemperatureMixture, CappedMixture)
 
 
