@@ -54,15 +54,15 @@ def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:
 
 def horizon(space: SearchSpace) -> int:
     """The scheduler's max_t: `scheduler.max_t`, else the targets' summed max_steps when all set it."""
-    if space.scheduler.max_t:
+    if space.scheduler.type != "none" and space.scheduler.max_t:
         return space.scheduler.max_t
     steps = [space.target_phase(target).max_steps for target in space.targets]
     return sum(steps) if all(steps) else MAX_STEPS  # type: ignore[arg-type]
 
 
 def study_storage(space: SearchSpace, run: RunDir) -> str:
-    """The Optuna storage URL: `search.storage`, else SQLite in the run directory."""
-    return space.search.storage or f"sqlite:///{run.optuna_db}"
+    """The Optuna storage URL: `search.study_storage`, else SQLite in the run directory."""
+    return space.search.study_storage or f"sqlite:///{run.optuna_db}"
 
 
 def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, storage: str | None = None,
