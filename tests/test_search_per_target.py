@@ -50,6 +50,14 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
     winners = json.loads((run.root / "winners.json").read_text())
     assert sorted(winners) == ["pawsx", "xnli"] and winners["xnli"]["intermediate"] == "mnli"
 
+    # the paper's table, end to end: baseline-free here, so the dev-selected task is mnli for both targets
+    from raytl.report.render import build_report
+
+    report = build_report(run.root)
+    assert "Headline" in report.read_text()
+    headline = (report.parent / "headline.csv").read_text()
+    assert "xnli" in headline and "pawsx" in headline and "mnli" in headline
+
     again = resume_run(space, run)  # both studies finished: restored, nothing runs again
     assert sorted(again["trial_id"]) == sorted(table["trial_id"])
     assert len(list(run.root.glob("targets/*/trials/*/summary.json"))) == 2
