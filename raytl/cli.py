@@ -32,9 +32,9 @@ def search(
                          f"{run.location}`, or choose another name")
     run.write_text(run.space, yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
-    from raytl.search.modes import search_run
+    from raytl.search.modes import start_search
 
-    _print_results(search_run(space, run), run)
+    _print_results(start_search(space, run), run)
 
 
 @app.command()
@@ -47,9 +47,9 @@ def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, 
         raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
                          "`raytl search` made")
     space = load_checked(run.space)
-    from raytl.search.modes import resume_run
+    from raytl.search.modes import continue_search
 
-    _print_results(resume_run(space, run), run)
+    _print_results(continue_search(space, run), run)
 
 
 @app.command()

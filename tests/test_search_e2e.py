@@ -71,7 +71,7 @@ def expected_tree(trial_ids: list[str], phase_id: str, zero_stage: int, language
 @pytest.mark.parametrize("zero_stage,intermediate", [(2, "mnli"), (3, "nli_mix")])
 def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) -> None:
     """ZeRO-2 with a single intermediate task; ZeRO-3 with a two-task mixture (one head per task)."""
-    from raytl.search.tuner import run_search
+    from raytl.search.tuner import run_joint_study
 
     overrides = {"name": f"zero{zero_stage}", "deepspeed": {"zero_stage": zero_stage}}
     if intermediate == "nli_mix":
@@ -80,7 +80,7 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) ->
         overrides |= {"mixtures": MIXTURE, "intermediate_tasks": ["none", "nli_mix"], "search": search}
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(tmp_path / "runs", **overrides)))
     run = RunDir.of(space.storage, space.name)
-    table = run_search(space, run)
+    table = run_joint_study(space, run)
     builds = PhaseStore(run.phases).builds()
     languages = TASKS["xnli"].languages
     assert len(builds) == 1
@@ -141,7 +141,7 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) ->
 
 def test_concurrent_trials_train_a_shared_intermediate_once(tmp_path: Path) -> None:
     """Two trials needing the same intermediate phase at the same time: one trains it, the other waits and loads."""
-    from raytl.search.tuner import run_search
+    from raytl.search.tuner import run_joint_study
 
     point = {"model": "tiny", "intermediate": "mnli", "lr_intermediate": 2e-3}
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
@@ -150,7 +150,7 @@ def test_concurrent_trials_train_a_shared_intermediate_once(tmp_path: Path) -> N
         search={"num_trials": 2, "max_concurrent_trials": 2, "max_failures": 0,
                 "points_to_evaluate": [{**point, "lr_target": 1e-3}, {**point, "lr_target": 3e-3}]})))
     run = RunDir.of(space.storage, space.name)
-    table = run_search(space, run)
+    table = run_joint_study(space, run)
     assert list(table["status"]) == ["completed"] * 2
     store = PhaseStore(run.phases)
     builds, reuses = store.builds(), store.reuses()

@@ -21,7 +21,7 @@ ABSURD_LR = 1e30  # Adam moves every weight by ~lr: the next forward pass overfl
 
 
 def test_divergence_ends_the_trial_early_and_the_search_goes_on(tmp_path: Path) -> None:
-    from raytl.search.tuner import run_search
+    from raytl.search.tuner import run_joint_study
 
     phase = {"lr": {"low": 1e-3, "high": 1e30}, "max_steps": 12, "batch_size": 16, "max_length": 48,
              "eval_every": 4}
@@ -32,7 +32,7 @@ def test_divergence_ends_the_trial_early_and_the_search_goes_on(tmp_path: Path) 
             {"model": "tiny", "intermediate": "none", "lr_target": 2e-3},
         ]})))
     run = RunDir.of(space.storage, space.name)
-    table = run_search(space, run)
+    table = run_joint_study(space, run)
 
     rows = {row["lr_target"]: row for _, row in table.iterrows()}
     healthy = json.loads(run.summary(rows[2e-3]["trial_id"]).read_text())

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
 def test_best_intermediate_per_target(tmp_path: Path) -> None:
-    from raytl.search.modes import resume_run, search_run
+    from raytl.search.modes import continue_search, start_search
     from raytl.search.per_target import target_run
 
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
@@ -27,7 +27,7 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
         search={"mode": "per_target", "algorithm": "grid", "max_failures": 0},
         target_overrides={"pawsx": {"max_steps": 4, "lr": {"low": 1e-3, "high": 1e-3}}})))
     run = RunDir.of(space.storage, space.name)
-    table = search_run(space, run)
+    table = start_search(space, run)
 
     assert sorted(table["target"]) == ["pawsx", "xnli"] and set(table["status"]) == {"completed"}
     steps = {}
@@ -58,6 +58,6 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
     headline = (report.parent / "headline.csv").read_text()
     assert "xnli" in headline and "pawsx" in headline and "mnli" in headline
 
-    again = resume_run(space, run)  # both studies finished: restored, nothing runs again
+    again = continue_search(space, run)  # both studies finished: restored, nothing runs again
     assert sorted(again["trial_id"]) == sorted(table["trial_id"])
     assert len(list(run.root.glob("targets/*/trials/*/summary.json"))) == 2

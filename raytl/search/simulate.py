@@ -31,7 +31,7 @@ from raytl.search.per_target import target_space
 from raytl.search.sim_table import TransferTable
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
 from raytl.search.space import points_to_evaluate, sampler, search_function
-from raytl.search.trainable import DRIVER_RESOURCE
+from raytl.search.trial_driver import DRIVER_RESOURCE
 from raytl.search.tuner import METRIC, MODE, start_ray, tune_config
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS

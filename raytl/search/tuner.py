@@ -18,7 +18,7 @@ from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.tracking import tracking_callbacks
-from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
+from raytl.search.trial_driver import DRIVER_RESOURCE, drive_trial, trial_params
 from raytl.storage import check_multinode
 
 METRIC, MODE = "objective", "max"
@@ -80,7 +80,7 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
         storage=rdb_storage(storage or study_storage(space, run)),
     )
     return tune.Tuner(
-        trainable_for(space, run),
+        tune_function(space, run),
         tune_config=tune_config(space, searcher),
         run_config=tune.RunConfig(
             name=run.tune.name,
@@ -127,14 +127,14 @@ def budget_stopper(space: SearchSpace, ledger: Path) -> GpuHourStopper | None:
     return GpuHourStopper(space.search.gpu_hours, gpus, ledger)
 
 
-def trainable_for(space: SearchSpace, run: RunDir):
+def tune_function(space: SearchSpace, run: RunDir):
     """The Tune trainable: the trial function with its constants, its driver on the small custom resource."""
     return tune.with_resources(
-        tune.with_parameters(run_trial, space=space, run=run), {DRIVER_RESOURCE: 1}
+        tune.with_parameters(drive_trial, space=space, run=run), {DRIVER_RESOURCE: 1}
     )
 
 
-def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def run_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run the whole search and return one row per trial."""
     run.root.mkdir(parents=True, exist_ok=True)  # the Optuna SQLite file lives there (or in the mirror)
     start_ray(space)
@@ -142,7 +142,7 @@ def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     return results_table(grid, space, run)
 
 
-def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
     start_ray(space)
@@ -152,7 +152,7 @@ def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
     """The Tuner of an interrupted study: finished trials kept, unfinished resumed, errored retried."""
     return tune.Tuner.restore(
-        run.uri(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
+        run.uri(run.tune), trainable=tune_function(space, run), resume_unfinished=True, resume_errored=True
     )
 
 

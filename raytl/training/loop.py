@@ -16,14 +16,14 @@ class Diverged(RuntimeError):
     """The loss became NaN or infinite; the trial ends with status 'diverged'."""
 
 
-class Trainable(Protocol):
+class Stepper(Protocol):
     def train_step(
         self, micro_batches: list[Batch], loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor]
     ) -> float: ...
 
 
 def fit(
-    engine: Trainable,
+    engine: Stepper,
     batches: Iterator[list[Batch]],
     loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor],
     *,

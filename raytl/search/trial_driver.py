@@ -29,7 +29,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
+def drive_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
     """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
     trial_id = tune.get_context().get_trial_id()
     # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose
