@@ -12,7 +12,7 @@ import yaml
 
 from raytl.config import LogRange, PhaseConfig
 from raytl.errors import InputError
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from tests.conftest import ROOT, tiny_space, write_space
 
 

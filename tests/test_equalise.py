@@ -13,7 +13,7 @@ from raytl.errors import InputError
 from raytl.pipeline import phases
 from raytl.pipeline.phases import TrialParams, Worker, intermediate_phase_id
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from raytl.tasks import TASKS
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space

@@ -15,7 +15,7 @@ from raytl.models.zoo import ZOO, retrieval_layer
 from raytl.pipeline.phases import Progress, TrialParams, Worker
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked, retrieval_layers
+from raytl.search.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.loading import load_examples

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from raytl.storage import create_exclusive, is_local
+from raytl.pipeline.storage import create_exclusive, is_local
 
 
 class Lease(Protocol):

@@ -14,12 +14,12 @@ import torch
 from raytl.config import NO_INTERMEDIATE
 from raytl.models.zoo import retrieval_layer
 from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
-from raytl.retrieval import mean_pool
-from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import PROTOCOLS, Retrieval
 from raytl.tasks.metrics import METRICS
+from raytl.tasks.scoring import task_score
+from raytl.tasks.sentence_retrieval import mean_pool
 from raytl.training.batching import collate, sorted_batches
 
 Report = Callable[[dict[str, Any], Path | None], None]

@@ -31,10 +31,10 @@ from raytl.pipeline.phases import (
     train_batches,
 )
 from raytl.pipeline.run_dir import write_atomic
-from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.labels import with_labels
+from raytl.tasks.scoring import task_score
 from raytl.training.engine import Engine
 from raytl.training.loop import WallClock, fit
 
