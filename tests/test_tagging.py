@@ -15,7 +15,8 @@ from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO
 from raytl.tasks import TASKS
 from raytl.tasks.conllu import read_conllu
-from raytl.tasks.formats.tagging import FORMAT, IGNORE_INDEX, TokenHead, segments, word_pieces
+from raytl.tasks.formats.base import IGNORE_INDEX
+from raytl.tasks.formats.tagging import FORMAT, TokenHead, segments, word_pieces
 from raytl.tasks.labels import with_labels
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS

@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 from raytl.tasks.entry import Task
 
 Batch = dict[str, torch.Tensor]
+IGNORE_INDEX = -100  # what torch's cross-entropy skips: per-token labels of padding, special tokens, sub-words
 
 
 class EncoderConfig(Protocol):
