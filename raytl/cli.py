@@ -23,7 +23,7 @@ def search(
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
     from raytl.pipeline.run_dir import RunDir
-    from raytl.plan import describe, load_checked
+    from raytl.search.plan import describe, load_checked
 
     space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
@@ -40,7 +40,7 @@ def search(
 @app.command()
 def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")]) -> None:
     """Continue a search after any failure (driver killed, head restarted): `raytl resume runs/quickstart`."""
-    from raytl.plan import load_checked
+    from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
     if not (run.tune.is_dir() or run.targets.is_dir()):
@@ -61,7 +61,7 @@ def rerun(
 ) -> None:
     """Re-run a trial's configuration with more seeds, report mean and spread:
     `raytl rerun runs/quickstart --trial ID --seeds 0,1,2`."""
-    from raytl.plan import load_checked
+    from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
     try:
@@ -112,7 +112,7 @@ def simulate(
 @app.command()
 def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) -> None:
     """Validate a search space and print what it would run, without starting Ray: `raytl plan SPACE.yaml`."""
-    from raytl.plan import describe, load_checked
+    from raytl.search.plan import describe, load_checked
 
     typer.echo(describe(load_checked(space_file)))
 
@@ -149,7 +149,7 @@ def score(
     label_dir: Annotated[Path, typer.Argument(help="labels in the same layout")],
 ) -> None:
     """Score predictions like XTREME's official evaluator; prints JSON: `raytl score PRED_DIR LABEL_DIR`."""
-    from raytl.scoring import score_dirs
+    from raytl.tasks.scoring import score_dirs
 
     typer.echo(json.dumps(score_dirs(pred_dir, label_dir), indent=2))
 

@@ -10,7 +10,7 @@ import pytest
 
 from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.tasks import TASKS
 from raytl.tasks.generate import lexicon
 from raytl.tasks.loading import count_local, load_examples

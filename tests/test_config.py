@@ -26,7 +26,7 @@ from raytl.config import (
     parse_space,
 )
 from raytl.errors import InputError
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from tests.conftest import ROOT, tiny_space, write_space
 
 

@@ -14,7 +14,7 @@ from raytl.pipeline import context as phases
 from raytl.pipeline.context import TrialContext
 from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from raytl.tasks import TASKS
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space

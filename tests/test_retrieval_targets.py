@@ -17,7 +17,7 @@ from raytl.pipeline.phase_id import TrialParams
 from raytl.pipeline.progress import TrialRecord
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked, retrieval_layers
+from raytl.search.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.loading import load_examples

@@ -10,7 +10,7 @@ import pytest
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.tasks import TASKS
 from tests.conftest import tiny_space, write_space
 
@@ -117,9 +117,9 @@ def test_two_trial_search(tmp_path: Path, zero_stage: int, intermediate: str) ->
 
     # the exported predictions score with `raytl score` exactly as the trial scored itself
     from raytl.config import DataConfig
-    from raytl.scoring import score_dirs
     from raytl.tasks.formats import FORMATS
     from raytl.tasks.loading import load_examples
+    from raytl.tasks.scoring import score_dirs
 
     labels = tmp_path / "labels" / "xnli"
     labels.mkdir(parents=True)

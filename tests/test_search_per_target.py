@@ -12,7 +12,7 @@ import pytest
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]

@@ -13,7 +13,7 @@ import pytest
 
 from raytl.config import DataConfig
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.generate import render, stable_seed

@@ -16,7 +16,7 @@ from raytl.config import DeepSpeedConfig, parse_space
 from raytl.errors import InputError
 from raytl.models.hub import count_params
 from raytl.models.zoo import ZOO, resolve_model
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.training.engine import deepspeed_config
 from raytl.training.settings import DeepSpeedSettings, batch_config, resolve_settings
 from tests.conftest import tiny_space, write_space

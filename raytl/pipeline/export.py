@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from raytl import storage
 from raytl.errors import InputError
+from raytl.pipeline import storage
 from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.pipeline.store import sha256_file
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raytl import storage
 from raytl.config import load_space
+from raytl.pipeline import storage
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import MANIFEST, RECORDS, sha256_file
 

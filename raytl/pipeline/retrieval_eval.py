@@ -15,12 +15,12 @@ from raytl.models.zoo import retrieval_layer
 from raytl.pipeline.context import TrialContext, encoded, load_encoder
 from raytl.pipeline.phase_id import intermediate_phase_id
 from raytl.pipeline.progress import TargetResult, TrialRecord
-from raytl.retrieval import mean_pool
-from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import PROTOCOLS, Retrieval
 from raytl.tasks.metrics import METRICS
+from raytl.tasks.scoring import task_score
+from raytl.tasks.sentence_retrieval import mean_pool
 from raytl.training.batching import collate, sorted_batches
 
 

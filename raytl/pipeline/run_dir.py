@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from raytl import storage
+from raytl.pipeline import storage
 
 if TYPE_CHECKING:
     from raytl.pipeline.store import PhaseStore

@@ -23,10 +23,10 @@ from raytl.models.task_model import TaskModel
 from raytl.pipeline.context import TrialContext, evaluate, load_encoder, make_engine, train_batches
 from raytl.pipeline.progress import Languages, TrialRecord
 from raytl.pipeline.run_dir import write_atomic
-from raytl.scoring import task_score
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.labels import with_labels
+from raytl.tasks.scoring import task_score
 from raytl.training.engine import Engine
 from raytl.training.loop import WallClock, fit
 

@@ -49,7 +49,7 @@ def first_pass_size(space: SearchSpace) -> int:
 def trial_count(space: SearchSpace) -> TrialCount:
     """The trials Tune runs (time_budget_s and gpu_hours can only stop it earlier).
 
-    >>> from raytl.plan import load_checked
+    >>> from raytl.search.plan import load_checked
     >>> trial_count(load_checked("search_spaces/scaling.yaml")).total  # 9 per-target studies x 81 trials
     729
     """

@@ -19,6 +19,7 @@ from ray import tune
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.storage import join
 from raytl.search.tuner import (
     METRIC,
     build_tuner,
@@ -27,7 +28,6 @@ from raytl.search.tuner import (
     start_ray,
     study_storage,
 )
-from raytl.storage import join
 
 WINNER_KEYS = ("trial_id", "model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")
 

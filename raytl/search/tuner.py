@@ -13,13 +13,13 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 from raytl.config import SearchSpace
 from raytl.pipeline.progress import mark_status
 from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.storage import check_multinode
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.tracking import tracking_callbacks
 from raytl.search.trial_driver import DRIVER_RESOURCE, drive_trial, trial_params
-from raytl.storage import check_multinode
 
 METRIC, MODE = "objective", "max"
 MAX_STEPS = 10**9  # the scheduler's horizon when a trial's length is in epochs: trials end on their own budget

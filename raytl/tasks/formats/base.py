@@ -14,6 +14,7 @@ from raytl.tasks.entry import Task
 IGNORE_INDEX = -100  # torch's cross-entropy skips it: padding, sub-words after the first, unmasked MLM tokens
 
 Batch = dict[str, torch.Tensor]
+IGNORE_INDEX = -100  # what torch's cross-entropy skips: per-token labels of padding, special tokens, sub-words
 
 
 class EncoderConfig(Protocol):

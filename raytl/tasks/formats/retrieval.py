@@ -18,9 +18,9 @@ import numpy as np
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from raytl.retrieval import dedup_sentences, fit_threshold, mine_pairs, nearest_neighbours, pairs_to_ids
 from raytl.tasks.entry import Task
 from raytl.tasks.generate import N_CONCEPTS, lexicon
+from raytl.tasks.sentence_retrieval import dedup_sentences, fit_threshold, mine_pairs, nearest_neighbours, pairs_to_ids
 
 
 @dataclass(frozen=True)

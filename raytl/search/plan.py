@@ -7,10 +7,10 @@ from pathlib import Path
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
 from raytl.errors import InputError
 from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
-from raytl.planner import check_fits, entries, gpu_bytes
+from raytl.pipeline.storage import check_writable
 from raytl.search.counts import describe_trials
+from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
-from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
 from raytl.training.memory import GIB
 

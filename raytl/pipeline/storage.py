@@ -347,14 +347,14 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     fall back to os.open(O_CREAT | O_EXCL), still exactly one winner but briefly visible while written.
 
     Object stores: atomic too, through the store's conditional write (S3 `If-None-Match: *`, GCS
-    `ifGenerationMatch=0`; see `raytl.leases.object_store`), which pyarrow does not expose.
+    `ifGenerationMatch=0`; see `raytl.pipeline.buckets`), which pyarrow does not expose.
 
     >>> delete("/tmp/raytl-doc/claim")  # from an earlier run of this example
     >>> create_exclusive("/tmp/raytl-doc/claim", b"trial-1"), create_exclusive("/tmp/raytl-doc/claim", b"2")
     (True, False)
     """
     if not is_local(uri):
-        from raytl.leases import object_store  # the cloud SDKs, only for object stores
+        from raytl.pipeline.buckets import object_store  # the cloud SDKs, only for object stores
 
         return object_store(uri).create(urlsplit(uri).path.lstrip("/"), data) is not None
     return _create_exclusive_local(resolve(uri)[1], data)
