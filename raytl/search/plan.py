@@ -18,7 +18,8 @@ from raytl.training.memory import GIB
 def load_checked(path: str | Path, storage: str | None = None, name: str | None = None) -> SearchSpace:
     """Validate a search-space file against the known tasks and models, and its storage path. Raises InputError.
 
-    >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
+    >>> load_checked("search_spaces/quickstart.yaml").targets
+    ['xnli', 'pawsx']
     """
     space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS,
                        task_sources=TASK_SOURCES)
@@ -38,8 +39,8 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
     """The hidden layer each model embeds the searched retrieval targets with (none searched: empty); an explicit
     `retrieval.layer` deeper than a model is a one-line InputError.
 
-    >>> retrieval_layers(space, "space.yaml")  # doctest: +SKIP
-    {'base': 7, 'large': 14}
+    >>> retrieval_layers(load_checked("search_spaces/scaling.yaml"), "scaling.yaml")
+    {'large': 14, 'xl': 21, 'xxl': 28}
     """
     if not any(TASKS[target].format == "retrieval" for target in space.targets):
         return {}
