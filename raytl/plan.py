@@ -12,6 +12,7 @@ from raytl.search.counts import describe_trials
 from raytl.search.tracking import check_tracking
 from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
+from raytl.tasks.formats import FORMATS
 from raytl.training.memory import GIB
 
 
@@ -41,7 +42,7 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
     >>> retrieval_layers(space, "space.yaml")  # doctest: +SKIP
     {'base': 7, 'large': 14}
     """
-    if not any(TASKS[target].format == "retrieval" for target in space.targets):
+    if not any(FORMATS[TASKS[target].format].target_phase == "embed" for target in space.targets):
         return {}
     try:
         return {name: retrieval_layer(entry, space.retrieval.layer) for name, entry in entries(space).items()}

@@ -17,7 +17,7 @@ from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
 from raytl.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
-from raytl.tasks.formats import FORMATS
+from raytl.tasks.formats.retrieval import BITEXT_MINING, NEAREST_NEIGHBOUR
 from raytl.tasks.loading import load_examples
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space
@@ -113,7 +113,7 @@ def test_bucc_original_files_keep_distractors(tmp_path: Path) -> None:
     (folder / "de-en.training.en").write_text("en-1\tHello world\nen-2\tOnly here\n")
     (folder / "de-en.training.gold").write_text("de-1\ten-1\n")
     examples = load_examples(TASKS["bucc2018"], "test", "de", DataConfig(source="local", dir=tmp_path))
-    corpus = FORMATS["retrieval"].corpus(examples)
+    corpus = BITEXT_MINING.corpus(examples)
     assert corpus.gold == {("de-1", "en-1")}
     assert corpus.source.texts == ["Hallo Welt", "Nur hier"] and corpus.source.ids == [None, "de-2"]  # duplicate text
     assert sorted(corpus.target.ids) == ["en-1", "en-2"]
@@ -134,5 +134,5 @@ def test_genuine_tatoeba_files_load_for_every_language() -> None:
     data = DataConfig(source="local", dir=SHARED / "tatoeba")
     for lang in TASKS["tatoeba"].languages:
         examples = load_examples(TASKS["tatoeba"], "test", lang, data)
-        corpus = FORMATS["retrieval"].corpus(examples)
+        corpus = NEAREST_NEIGHBOUR.corpus(examples)
         assert 0 < len(examples) <= 1000 and len(corpus.source.texts) == len(corpus.target.texts) == len(examples)

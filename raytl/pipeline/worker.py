@@ -75,7 +75,7 @@ def _run_phases(worker: Worker, progress: Progress, checkpoint: Path | None, res
         return
     encoder_dir = obtain_intermediate(worker)
     for target in pending:
-        if not FORMATS[TASKS[target].format].trains:  # retrieval: the encoder's embeddings, no target training
+        if FORMATS[TASKS[target].format].target_phase == "embed":  # scored on the encoder's embeddings, untrained
             evaluate_retrieval(worker, target, encoder_dir, progress, report)
             continue
         resume = checkpoint if checkpoint is not None and progress.target == target else None
