@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
+from datasets import Dataset
 
 from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
+from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO, retrieval_layer
 from raytl.pipeline.phases import Progress, TrialParams, Worker
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
 from raytl.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import BITEXT_MINING, NEAREST_NEIGHBOUR
 from raytl.tasks.loading import load_examples
+from raytl.tasks.metrics import METRICS
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space
 
@@ -136,3 +142,27 @@ def test_genuine_tatoeba_files_load_for_every_language() -> None:
         examples = load_examples(TASKS["tatoeba"], "test", lang, data)
         corpus = NEAREST_NEIGHBOUR.corpus(examples)
         assert 0 < len(examples) <= 1000 and len(corpus.source.texts) == len(corpus.target.texts) == len(examples)
+
+
+def test_decode_runs_each_declared_protocol_on_the_embeddings() -> None:
+    """Planted embeddings (each pair shares a direction): nearest neighbour retrieves every row; mining, with the
+    threshold calibrated on the split, keeps exactly the gold pairs and not the distractors."""
+    for task in (TASKS["tatoeba"], TASKS["bucc2018"]):
+        fmt = FORMATS[task.format]
+        examples = Dataset.from_list(fmt.generate(task, "de", 40, random.Random(1)))
+        rows = fmt.encode(examples, load_tokenizer(ZOO["tiny"]), 32, task).to_list()
+        corpus = fmt.corpus(examples)
+        gold = sorted(corpus.gold)
+        source_pair, target_pair = {s: n for n, (s, _) in enumerate(gold)}, {t: n for n, (_, t) in enumerate(gold)}
+        own = iter(range(len(gold), len(rows) + len(gold)))  # a direction of its own for an unpaired sentence
+        directions = [source_pair.get(i, next(own)) for i in corpus.source.ids]
+        directions += [target_pair.get(i, next(own)) for i in corpus.target.ids]
+        embeddings = torch.eye(len(rows) + len(gold))[directions] + 0.05  # no cosine of 0: no 0/0 margin
+        threshold = fmt.calibrate(embeddings, rows, examples, task)
+        metrics = METRICS[task.metric](fmt.decode(embeddings, rows, examples, task, threshold),
+                                       fmt.references(examples, task, rows), "de")
+        assert metrics[task.dev_key] == 100.0, task.name
+    with pytest.raises(ValueError, match="bitext_mining: decoding needs the threshold `calibrate` fits on dev data"):
+        fmt.decode(embeddings, rows, examples, task)
+    with pytest.raises(TypeError, match="format 'bitext_mining' is never trained"):
+        fmt.loss(embeddings, {})

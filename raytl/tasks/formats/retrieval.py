@@ -4,8 +4,8 @@ its protocol: `nearest_neighbour` (Tatoeba) takes each English sentence's neares
 `bitext_mining` (BUCC) mines pairs with the ratio margin and keeps those above a threshold that `calibrate` fits on
 the dev ("sample") gold (pair F1).
 
-Canonical rows: `source_id, source, target_id, target`, one row per sentence pair; a BUCC distractor has an empty
-other side. Tatoeba rows have no ids: line i of one side translates line i of the other.
+Canonical rows: one row per sentence pair. BUCC's are `source_id, source, target_id, target`, a distractor having an
+empty other side; Tatoeba's are `source, target` without ids: line i of one side translates line i of the other.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ class MeanPooling(nn.Module):
 
 
 class Retrieval(Format):
-    """What both variants share: rows, corpus, encoding, pooling, no loss. A variant sets `name` and `distractors`
-    and defines `retrieve`, `references` and `submission` (and `calibrate` when it fits a threshold on dev)."""
+    """What both variants share: rows, corpus, encoding, pooling, no loss. A variant sets `name`, `canonical_columns`
+    and `distractors` and defines `retrieve`, `references` and `submission` (and `calibrate` when it fits a
+    threshold on dev)."""
 
-    canonical_columns = ("source_id", "source", "target_id", "target")
     batch_columns: tuple[str, ...] = ()
     target_phase = "embed"
     distractors: bool  # generated data and the gold include sentences without a translation
@@ -72,7 +72,7 @@ class Retrieval(Format):
             if self.distractors and rng.random() < 0.3:
                 row["source_id" if i % 2 else "target_id"] = ""
                 row["source" if i % 2 else "target"] = ""
-            rows.append(row)
+            rows.append({column: row[column] for column in self.canonical_columns})
         return rows
 
     def corpus(self, examples: Dataset) -> Corpus:
@@ -123,6 +123,7 @@ class NearestNeighbour(Retrieval):
     """Tatoeba: for each English sentence, the row of its nearest non-English sentence by cosine."""
 
     name = "nearest_neighbour"
+    canonical_columns = ("source", "target")
     distractors = False
 
     def retrieve(self, corpus: Corpus, src: torch.Tensor, trg: torch.Tensor, threshold: float | None) -> list[int]:
@@ -139,6 +140,7 @@ class BitextMining(Retrieval):
     """BUCC: margin-mined (source id, target id) pairs scoring above the threshold fitted on dev."""
 
     name = "bitext_mining"
+    canonical_columns = ("source_id", "source", "target_id", "target")
     distractors = True
 
     def calibrate(self, logits: Sequence[torch.Tensor], features: Any, examples: Dataset, task: Task) -> float:
