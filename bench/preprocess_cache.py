@@ -4,7 +4,7 @@
 
 Each trial is a fresh process (spawned, as a new Ray Train worker is) with the same `RAYTL_CACHE_DIR`, a new
 temporary directory per repeat. A trial first builds the `tiny` tokenizer, untimed (a trial needs it for its model
-whether or not data is cached), then times `raytl.pipeline.phases.encoded` on `--rows` generated rows of the task
+whether or not data is cached), then times `raytl.pipeline.context.encoded` on `--rows` generated rows of the task
 in its real schema (XNLI-like premise/hypothesis pairs by default): the first trial loads, tokenises and writes the
 cache entry, the second computes the key, memory-maps the entry and turns it into rows. Both trials' rows are
 checked to be identical. The last line is the figure: second / first, median over repeats.
@@ -55,7 +55,7 @@ def timed_trial(options: dict[str, Any], cache_dir: str) -> dict[str, Any]:
     import time
 
     os.environ["RAYTL_CACHE_DIR"] = cache_dir
-    from raytl.pipeline.phases import encoded
+    from raytl.pipeline.context import encoded
     from raytl.tasks import TASKS
 
     worker = _worker(options, Path(cache_dir))
@@ -69,7 +69,8 @@ def timed_trial(options: dict[str, Any], cache_dir: str) -> dict[str, Any]:
 
 def _worker(options: dict[str, Any], root: Path):
     from raytl.config import parse_space
-    from raytl.pipeline.phases import TrialParams, Worker
+    from raytl.pipeline.context import TrialContext
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
     from raytl.training.engine import Ranks
 
@@ -80,7 +81,8 @@ def _worker(options: dict[str, Any], root: Path):
         "data": {"source": "generated", "generated_train_size": options["rows"],
                  "generated_eval_size": options["rows"]},
     })
-    return Worker(space, TrialParams(options["model"], "none", 0.0, 1e-3), Ranks(0, 1), RunDir(root / "run"), "t0")
+    params = TrialParams(options["model"], "none", 0.0, 1e-3)
+    return TrialContext(space, params, Ranks(0, 1), RunDir(root / "run"), "t0")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

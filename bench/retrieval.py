@@ -1,4 +1,5 @@
-"""BUCC-style margin mining: `raytl.retrieval.mine_pairs` against the faiss reference and one matrix product.
+"""BUCC-style margin mining: `raytl.tasks.sentence_retrieval.mine_pairs` against the faiss reference and one
+matrix product.
 
 `python -m bench retrieval [--n 20000] [--dim 1024] [--repeats 3] [--k 4]`
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_info
 
-from raytl.retrieval import mine_pairs
+from raytl.tasks.sentence_retrieval import mine_pairs
 
 Pairs = list[tuple[int, int, float]]
 

@@ -90,7 +90,8 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> S
         "target": {"lr": {"low": 5e-6, "high": 5e-5}, "max_steps": args.target_steps, **steps},
         "search": {"algorithm": "optuna", "mode": args.mode, "num_trials": args.num_trials,
                    "max_concurrent_trials": args.max_concurrent, "seed": seed, "defaults_first": args.defaults_first},
-        "scheduler": {"type": args.scheduler, "grace_period": grace, "reduction_factor": rf},
+        "scheduler": {"type": args.scheduler, **({} if args.scheduler == "none" else {
+            "grace_period": grace, "reduction_factor": rf})},
     })
     points = [{"model": model, "intermediate": task, **default_lrs(space, model, task)}
               for model in args.defaults_of for task in args.intermediates]

@@ -8,7 +8,7 @@ drivers on raytl's small custom resource). Its trainable is `timed_trial`, which
 
 - bare: a function that starts a `TorchTrainer` with raytl's worker count and resources (default the quickstart's
   2 workers x 1 CPU) whose `train_loop_per_worker` only writes `time.time()`: first step = the last worker's entry;
-- raytl: raytl's own trial function (`raytl.search.trainable.run_trial`, what `build_tuner`'s trainable runs)
+- raytl: raytl's own trial function (`raytl.search.trial_driver.drive_trial`, what `build_tuner`'s trainable runs)
   on a quickstart-shaped space (tiny model, generated data, ZeRO-2, batch 32 x 64 tokens, 2048 train rows),
   baseline trial (no intermediate phase) on XNLI, one target step: first step = the end of its first optimizer
   step, as its worker writes it into the trial's summary.json (`startup.first_step_at`, rank 0).
@@ -114,13 +114,13 @@ class _Bench:
     def raytl(self, cold: bool) -> dict[str, float]:
         """A raytl trial (its real trial function): seconds from its start to the end of its first optimizer step
         and to its worker function's entry (rank 0's, from its summary.json), and the actor's as for `bare`."""
-        from raytl.search.trainable import run_trial
+        from raytl.search.trial_driver import drive_trial
 
         if cold:
             shutil.rmtree(self.root / "cache", ignore_errors=True)
         out = self._out("raytl")
         run_dir = out / "run"
-        self._run(run_trial, out, trial_constants(run_trial, self.space, run_dir))
+        self._run(drive_trial, out, trial_constants(drive_trial, self.space, run_dir))
         (summary,) = run_dir.glob("trials/*/summary.json")
         stamps, start = json.loads(summary.read_text())["startup"], _stamp(out, "trial_started_at")
         return {"first step": stamps["first_step_at"] - start, "worker entered": stamps["worker_started_at"] - start,
@@ -128,7 +128,7 @@ class _Bench:
 
     def breakdown(self, cold: bool) -> dict[str, float]:
         """Seconds from trial start to each of `BREAKDOWN`'s stamps (rank 0), in a stamped copy of raytl's start-up."""
-        from raytl.search.trainable import trial_params
+        from raytl.search.trial_driver import trial_params
 
         if cold:
             shutil.rmtree(self.root / "cache", ignore_errors=True)
@@ -146,7 +146,7 @@ class _Bench:
         return out
 
     def _run(self, trial: Callable[..., None], out: Path, kwargs: dict[str, Any]) -> None:
-        from raytl.search.trainable import DRIVER_RESOURCE
+        from raytl.search.trial_driver import DRIVER_RESOURCE
 
         trainable = tune.with_resources(tune.with_parameters(timed_trial, trial=trial, out=str(out), kwargs=kwargs),
                                         {DRIVER_RESOURCE: 1})
@@ -157,12 +157,12 @@ class _Bench:
             raise RuntimeError(f"trial {out.name} failed: {grid.errors[0]}")
 
 
-def trial_constants(run_trial: Callable[..., None], space: Any, run_dir: Path) -> dict[str, Any]:
-    """`run_trial`'s constants as raytl's `trainable_for` passes them: the space and the run (a `RunDir`, or its
-    path where `run_trial` takes `run_dir`)."""
+def trial_constants(drive_trial: Callable[..., None], space: Any, run_dir: Path) -> dict[str, Any]:
+    """`drive_trial`'s constants as raytl's `tune_function` passes them: the space and the run (a `RunDir`, or its
+    path where `drive_trial` takes `run_dir`)."""
     from raytl.pipeline.run_dir import RunDir
 
-    if "run_dir" in inspect.signature(run_trial).parameters:
+    if "run_dir" in inspect.signature(drive_trial).parameters:
         return {"space": space, "run_dir": str(run_dir)}
     return {"space": space, "run": RunDir(run_dir)}
 
@@ -234,9 +234,10 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     import torch
 
     from raytl.models.task_model import TaskModel, build_encoder
-    from raytl.pipeline.phases import TrialParams, Worker, make_engine, train_batches
+    from raytl.pipeline.context import TrialContext, make_engine, train_batches
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
-    from raytl.pipeline.worker import train_loop_per_worker  # noqa: F401  (what raytl's workers import)
+    from raytl.pipeline.trial import train_loop_per_worker  # noqa: F401  (what raytl's workers import)
     from raytl.tasks import TASKS
     from raytl.tasks.formats import FORMATS
     from raytl.tasks.labels import with_labels
@@ -246,8 +247,8 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     stamps["import raytl"] = time.time()
     space, context = config["space"], ray.train.get_context()
     ranks = Ranks(context.get_world_rank(), context.get_world_size())
-    worker = Worker(space=space, params=TrialParams(**config["params"]), ranks=ranks,
-                    run=RunDir(Path(config["run_dir"])), trial_id=config["trial_id"])
+    worker = TrialContext(space=space, params=TrialParams(**config["params"]), ranks=ranks,
+                          run=RunDir(Path(config["run_dir"])), trial_id=config["trial_id"])
     torch.set_num_threads(max(1, int(space.resources.cpus_per_worker)))
     tokenizer = worker.tokenizer
     stamps["tokenizer"] = time.time()

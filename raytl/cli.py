@@ -23,33 +23,33 @@ def search(
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
     from raytl.pipeline.run_dir import RunDir
-    from raytl.plan import describe, load_checked
+    from raytl.search.plan import describe, load_checked
 
     space = load_checked(space_file, storage, name)
     run = RunDir.of(space.storage, space.name)
-    if run.exists(run.tune) or run.exists(run.root / "targets"):
+    if run.exists(run.tune) or run.exists(run.targets):
         raise InputError(f"{space_file}: name: run directory {run.location} exists; resume it with `raytl resume "
                          f"{run.location}`, or choose another name")
     run.write_text(run.space, yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
-    from raytl.search.modes import search_run
+    from raytl.search.modes import start_search
 
-    _print_results(search_run(space, run), run)
+    _print_results(start_search(space, run), run)
 
 
 @app.command()
 def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")]) -> None:
     """Continue a search after any failure (driver killed, head restarted): `raytl resume runs/quickstart`."""
-    from raytl.plan import load_checked
+    from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
-    if not (run.tune.is_dir() or (run.root / "targets").is_dir()):
+    if not (run.tune.is_dir() or run.targets.is_dir()):
         raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
                          "`raytl search` made")
     space = load_checked(run.space)
-    from raytl.search.modes import resume_run
+    from raytl.search.modes import continue_search
 
-    _print_results(resume_run(space, run), run)
+    _print_results(continue_search(space, run), run)
 
 
 @app.command()
@@ -61,7 +61,7 @@ def rerun(
 ) -> None:
     """Re-run a trial's configuration with more seeds, report mean and spread:
     `raytl rerun runs/quickstart --trial ID --seeds 0,1,2`."""
-    from raytl.plan import load_checked
+    from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
     try:
@@ -112,7 +112,7 @@ def simulate(
 @app.command()
 def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) -> None:
     """Validate a search space and print what it would run, without starting Ray: `raytl plan SPACE.yaml`."""
-    from raytl.plan import describe, load_checked
+    from raytl.search.plan import describe, load_checked
 
     typer.echo(describe(load_checked(space_file)))
 
@@ -149,7 +149,7 @@ def score(
     label_dir: Annotated[Path, typer.Argument(help="labels in the same layout")],
 ) -> None:
     """Score predictions like XTREME's official evaluator; prints JSON: `raytl score PRED_DIR LABEL_DIR`."""
-    from raytl.scoring import score_dirs
+    from raytl.tasks.scoring import score_dirs
 
     typer.echo(json.dumps(score_dirs(pred_dir, label_dir), indent=2))
 

@@ -4,7 +4,16 @@ Everything behind the edge receives a typed `SearchSpace`, never a raw dict. Nam
 against the registries the caller passes in the validation context, so this module imports nothing heavy and a
 bad file fails in milliseconds, before Ray starts.
 
->>> space = load_space("search_spaces/quickstart.yaml", tasks=TASK_NAMES, models=MODEL_NAMES)  # doctest: +SKIP
+>>> phase = {"lr": {"low": 1e-5, "high": 1e-5}, "max_steps": 10}
+>>> space = parse_space({"name": "demo", "models": ["tiny"], "intermediate_tasks": ["none"], "targets": ["xnli"],
+...                      "intermediate": phase, "target": phase}, "space.yaml", models=["tiny", "large"])
+>>> space.storage, space.target.max_length
+('runs', 128)
+>>> parse_space({"name": "demo", "models": ["xlmr-huge"]}, "space.yaml", models=["tiny", "large"])
+Traceback (most recent call last):
+raytl.errors.InputError: space.yaml: models: unknown model 'xlmr-huge'; allowed: tiny, large, hub:...
+
+`load_space(path, ...)` reads and checks a YAML file the same way.
 """
 
 from __future__ import annotations
@@ -13,22 +22,26 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PositiveFloat,
     PositiveInt,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from raytl.credentials import ADVICE as SECRETS_ADVICE
 from raytl.credentials import find_secret
@@ -37,14 +50,31 @@ from raytl.errors import InputError
 NO_INTERMEDIATE = "none"
 HUB_PREFIX = "hub:"  # any Hugging Face encoder by hub id or local model directory (see raytl/models/zoo.py)
 HUB_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")  # a branch, tag, commit or refs/pr/N of a hub repository
-RENAMED_KEYS = {  # keys that changed meaning: refused with the new spelling, never silently reinterpreted
+RENAMED_KEYS = {  # dotted key paths that changed: refused with the new spelling, never silently reinterpreted
     "eval_split": "removed (it put test scores into the objective); allowed: selection: en_dev (default) or "
     "target_dev. Every decision reads dev data; test is scored once per trial, for the selected checkpoint",
+    "search.storage": "renamed; allowed: search.study_storage (the Optuna study's SQLAlchemy URL; the top-level "
+    "`storage` is the run parent directory)",
 }
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _variants(key: str, default: str, *models: type[BaseModel]) -> Any:
+    """A discriminated union of `models` on their Literal field `key`; an input without `key` is the `default`
+    variant. Each variant forbids extra keys, so a setting given to a variant it does not apply to is refused."""
+    tags = [model.model_fields[key].default for model in models]
+
+    def tag(value: Any) -> Any:
+        return value.get(key, default) if isinstance(value, dict) else getattr(value, key, None)
+
+    members = tuple(Annotated[model, Tag(name)] for model, name in zip(models, tags, strict=True))
+    return Annotated[Union[members], Discriminator(  # noqa: UP007 (a union built from a tuple)
+        tag, custom_error_type="variant", custom_error_message=f"allowed: {key}: {' | '.join(tags)}",
+        custom_error_context={"key": key, "tags": ", ".join(tags)},
+    )]
 
 
 class LogRange(_Strict):
@@ -156,22 +186,22 @@ class PhaseConfig(_Strict):
         return float((lr.low * lr.high) ** 0.5)
 
 
-class PhaseOverride(_Strict):
-    """Per-target changes to the `target` phase, e.g. `{lr: {low: 3e-5, high: 3e-5}, epochs: 2, max_length: 384}`."""
+NOT_OVERRIDABLE = frozenset({"equalise"})  # PhaseConfig fields a per-target override may not set
 
-    lr: LogRange | None = None
-    epochs: PositiveFloat | None = None
-    max_steps: PositiveInt | None = None
-    batch_size: PositiveInt | None = None
-    micro_batch_size: PositiveInt | None = None
-    max_length: PositiveInt | None = None
-    eval_every: PositiveInt | None = None
-    checkpoint_minutes: PositiveFloat | None = None
-    warmup_ratio: float | None = Field(None, ge=0, lt=1)
-    weight_decay: float | None = Field(None, ge=0)
-    grad_clip: PositiveFloat | None = None
-    max_train_examples: PositiveInt | None = None
-    lr_by_model: dict[str, LogRange] | None = None
+
+def _optional_fields(model: type[BaseModel], name: str, doc: str, exclude: frozenset[str]) -> type[BaseModel]:
+    """`model`'s fields (constraints and descriptions kept, validators not), each optional with default None."""
+    fields: dict[str, Any] = {
+        field: (info.annotation | None, FieldInfo.merge_field_infos(info, default=None, default_factory=None))
+        for field, info in model.model_fields.items() if field not in exclude
+    }
+    return create_model(name, __base__=_Strict, __doc__=doc, __module__=__name__, **fields)
+
+
+PhaseOverride = _optional_fields(
+    PhaseConfig, "PhaseOverride", "Per-target changes to the `target` phase, e.g. `{lr: {low: 3e-5, high: 3e-5}, "
+    "epochs: 2, max_length: 384}`: any `PhaseConfig` field but those in NOT_OVERRIDABLE.", NOT_OVERRIDABLE,
+)
 
 
 DataSource = Literal["hub", "local", "generated"]
@@ -254,21 +284,41 @@ class DeepSpeedConfig(_Strict):
         return self
 
 
-class SchedulerConfig(_Strict):
-    """Multi-fidelity early stopping over target-phase steps (the time attribute survives a resume).
+class _Halving(_Strict):
+    """Multi-fidelity early stopping over target-phase steps (the time attribute survives a resume)."""
 
-    `asha`: one bracket of asynchronous successive halving; `hyperband`: asynchronous Hyperband, `brackets` brackets
-    of ASHA with staggered grace periods (Tune's synchronous HyperBand pauses trials, which here would tear down
-    and rebuild every paused trial's Train workers, so it is not offered)."""
-
-    type: Literal["asha", "hyperband", "none"] = "asha"
+    type: str
     grace_period: PositiveInt = Field(1, description="evaluations before a trial may be stopped")
     reduction_factor: float = Field(3.0, gt=1)
-    brackets: PositiveInt = Field(3, description="hyperband only: number of brackets")
     max_t: PositiveInt | None = Field(
         None, description="target-phase steps of a whole trial (all targets); default: the sum of the targets' "
         "max_steps when every target sets it, else unbounded"
     )
+
+
+class AshaScheduler(_Halving):
+    """`type: asha` (the default): one bracket of asynchronous successive halving."""
+
+    type: Literal["asha"] = "asha"
+
+
+class HyperbandScheduler(_Halving):
+    """`type: hyperband`: asynchronous Hyperband, `brackets` brackets of ASHA with staggered grace periods (Tune's
+    synchronous HyperBand pauses trials, which here would tear down and rebuild every paused trial's Train workers,
+    so it is not offered)."""
+
+    type: Literal["hyperband"] = "hyperband"
+    brackets: PositiveInt = Field(3, description="number of ASHA brackets")
+
+
+class NoScheduler(_Strict):
+    """`type: none`: every trial runs to its end (FIFO); no other key."""
+
+    type: Literal["none"] = "none"
+
+
+# `scheduler:` the variant its `type` names (asha when omitted, as when `scheduler` itself is)
+SchedulerConfig = _variants("type", "asha", AshaScheduler, HyperbandScheduler, NoScheduler)
 
 
 class TrackingConfig(_Strict):
@@ -298,7 +348,7 @@ class SearchConfig(_Strict):
     max_concurrent_trials: PositiveInt = 1
     seed: int = 0
     max_failures: int = Field(1, ge=0, description="retries of a failed trial from its last checkpoint")
-    storage: str | None = Field(
+    study_storage: str | None = Field(
         None, description="Optuna storage as an SQLAlchemy URL (e.g. postgresql://raytl@db/raytl, password from "
         "PGPASSWORD); default: SQLite in the run directory"
     )
@@ -320,15 +370,51 @@ class SearchConfig(_Strict):
         return self
 
 
-class MixtureConfig(_Strict):
+class _Mixture(_Strict):
     """A multi-task intermediate phase (the paper's "all tasks"): one head per task, each step's batch drawn from
-    one task with probability proportional to its size (`proportional`), to size^(1/temperature)
-    (`temperature`), or to min(size, cap) (`capped`)."""
+    one task with probability proportional to the task's `weight`."""
 
     tasks: list[str] = Field(min_length=2)
-    sampling: Literal["proportional", "temperature", "capped"] = "proportional"
+    sampling: str
+
+    def weight(self, size: int) -> float:
+        """A task's unnormalised sampling weight from its number of training examples: the size itself."""
+        return float(size)
+
+
+class ProportionalMixture(_Mixture):
+    """`sampling: proportional` (the default): a task is drawn with probability proportional to its size."""
+
+    sampling: Literal["proportional"] = "proportional"
+
+
+class TemperatureMixture(_Mixture):
+    """`sampling: temperature`: a task is drawn with probability proportional to size^(1/temperature)."""
+
+    sampling: Literal["temperature"] = "temperature"
     temperature: PositiveFloat = 2.0
-    cap: PositiveInt = Field(2**18, description="examples a task counts with at most, for sampling: capped")
+
+    def weight(self, size: int) -> float:
+        return float(size) ** (1.0 / self.temperature)
+
+
+class CappedMixture(_Mixture):
+    """`sampling: capped`: a task is drawn with probability proportional to min(size, cap)."""
+
+    sampling: Literal["capped"] = "capped"
+    cap: PositiveInt = Field(2**18, description="examples a task counts with at most")
+
+    def weight(self, size: int) -> float:
+        """A task counts with at most `cap` examples.
+
+        >>> CappedMixture(tasks=["mnli", "mlm"], cap=100).weight(900)
+        100.0
+        """
+        return float(min(size, self.cap))
+
+
+# a `mixtures:` entry: the variant its `sampling` names (proportional when omitted)
+MixtureConfig = _variants("sampling", "proportional", ProportionalMixture, TemperatureMixture, CappedMixture)
 
 
 class SearchSpace(_Strict):
@@ -357,7 +443,7 @@ class SearchSpace(_Strict):
     resources: ResourcesConfig = ResourcesConfig()
     deepspeed: DeepSpeedConfig = DeepSpeedConfig()
     search: SearchConfig = SearchConfig()
-    scheduler: SchedulerConfig = SchedulerConfig()
+    scheduler: SchedulerConfig = AshaScheduler()
     tracking: TrackingConfig = TrackingConfig()
     selection: Literal["en_dev", "target_dev"] = Field(
         "en_dev", description="the dev data every decision reads: en_dev = English dev (XTREME's protocol, truly "
@@ -371,8 +457,12 @@ class SearchSpace(_Strict):
     def target_phase(self, name: str) -> PhaseConfig:
         """The `target` phase with `target_overrides[name]` applied.
 
-        >>> space.target_phase("xquad").max_length  # doctest: +SKIP
-        384
+        >>> phase = {"lr": {"low": 1e-5, "high": 1e-5}, "max_steps": 10}
+        >>> space = parse_space({"name": "demo", "models": ["tiny"], "intermediate_tasks": ["none"],
+        ...                      "targets": ["xnli", "xquad"], "intermediate": phase, "target": phase,
+        ...                      "target_overrides": {"xquad": {"max_length": 384}}})
+        >>> space.target_phase("xquad").max_length, space.target_phase("xnli").max_length
+        (384, 128)
         """
         override = self.target_overrides.get(name)
         if override is None:
@@ -388,7 +478,11 @@ class SearchSpace(_Strict):
     @classmethod
     def _renamed_keys(cls, data: Any) -> Any:
         for old, hint in RENAMED_KEYS.items():
-            if isinstance(data, dict) and old in data:
+            *parents, last = old.split(".")
+            node = data
+            for parent in parents:
+                node = node.get(parent) if isinstance(node, dict) else None
+            if isinstance(node, dict) and last in node:
                 raise ValueError(f"{old}: {hint}")
         return data
 
@@ -563,28 +657,79 @@ def parse_space(data: dict[str, Any], source: str = "<space>",
 
 
 def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "<top>"
+    loc = error["loc"]
+    shown, _, _ = _walk(loc)
+    key = ".".join(shown) or "<top>"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        parent = _model_at(error["loc"][:-1])
-        allowed = ", ".join(parent.model_fields) if parent else "see the README"
-        return f"{key}: unknown key; allowed: {allowed}"
+        return f"{key}: {_unknown_key(loc)}"
+    if error["type"] == "variant":  # a discriminated union's tag is not one of its variants
+        ctx, given = error["ctx"], error["input"]
+        if isinstance(given, dict):
+            return f"{key}.{ctx['key']}: unknown {ctx['key']} '{given[ctx['key']]}'; allowed: {ctx['tags']}"
+        return f"{key}: not a mapping; {message}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
-    return f"{key}: {message}" if error["loc"] else message  # cross-key checks name their keys themselves
+    return f"{key}: {message}" if loc else message  # cross-key checks name their keys themselves
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = SearchSpace
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """Why the last key of `loc` is refused: unknown, or belonging to another variant of a union."""
+    name = str(loc[-1])
+    _, parent, variant = _walk(loc[:-1])
+    if parent is None:
+        return "unknown key; allowed: see the README"
+    allowed = ", ".join(parent.model_fields)
+    if variant is None:
+        return f"unknown key; allowed: {allowed}"
+    key, tag, members = variant
+    owners = [other for other, model in members.items() if name in model.model_fields]
+    if not owners:
+        return f"unknown key for {key}: {tag}; allowed: {allowed}"
+    return f"not a setting of {key}: {tag}; allowed: {allowed} ({name} is for {key}: {' or '.join(owners)})"
+
+
+Variant = tuple[str, str, dict[str, type[BaseModel]]]  # (discriminator key, chosen tag, tag -> model)
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[list[str], type[BaseModel] | None, Variant | None]:
+    """Follow an error location from SearchSpace: the key path as the user wrote it (pydantic's union tags left
+    out), the model it ends on (None where it leaves the models) and the union variant chosen last, if any."""
+    shown: list[str] = []
+    here: Any = SearchSpace
+    variant: Variant | None = None
     for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if get_origin(annotation) in (Union, UnionType):  # an optional sub-model: `Equalise | None`
-            annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    return model
+        here, union = _unwrap(here)
+        if union is not None:  # pydantic puts the chosen variant's tag in the location
+            key, members = union
+            here, variant = members.get(str(part)), (key, str(part), members)
+            continue
+        shown.append(str(part))
+        variant = None
+        if isinstance(here, type) and issubclass(here, BaseModel):
+            field = here.model_fields.get(str(part))
+            here = Annotated[(field.annotation, *field.metadata)] if field and field.metadata else getattr(
+                field, "annotation", None)
+        else:
+            here = get_args(here)[-1] if get_origin(here) in (dict, list) else None
+    here, _ = _unwrap(here)
+    return shown, here if isinstance(here, type) and issubclass(here, BaseModel) else None, variant
+
+
+def _unwrap(annotation: Any) -> tuple[Any, tuple[str, dict[str, type[BaseModel]]] | None]:
+    """`X | None` -> X; a discriminated union -> (None, (its key, tag -> model)); anything else as it is."""
+    metadata: list[Any] = []
+    while get_origin(annotation) is Annotated:
+        annotation, *more = get_args(annotation)
+        metadata += more
+    if get_origin(annotation) not in (Union, UnionType):
+        return annotation, None
+    members = [arg for arg in get_args(annotation) if arg is not type(None)]
+    tagger = next((m for m in metadata if isinstance(m, Discriminator)), None)
+    if tagger is None:
+        return _unwrap(members[0]) if len(members) == 1 else (None, None)
+    tags = {tag.tag: get_args(member)[0] for member in members for tag in get_args(member)[1:] if isinstance(tag, Tag)}
+    return None, ((tagger.custom_error_context or {})["key"], tags)
 
 
 def _top_keys() -> list[str]:

@@ -2,8 +2,8 @@
 every checkpoint's config. `find_secret` spots what looks like one (by key name, a password inside a URL, a
 credential in a URI's query, a well-known token shape) so the edge can refuse the file with a one-line error.
 
->>> find_secret({"search": {"storage": "postgresql://raytl:hunter2@db/raytl"}})
-'search.storage: a password inside a URL'
+>>> find_secret({"search": {"study_storage": "postgresql://raytl:hunter2@db/raytl"}})
+'search.study_storage: a password inside a URL'
 >>> find_secret({"name": "ok", "storage": "s3://bucket/runs?region=eu-west-1"}) is None
 True
 """

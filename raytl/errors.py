@@ -5,4 +5,6 @@ class InputError(Exception):
     """Bad input from the user: a file, a key path and what is allowed.
 
     >>> raise InputError("space.yaml: models[0]: unknown model 'xlmr-huge'; allowed: base, large")
+    Traceback (most recent call last):
+    raytl.errors.InputError: space.yaml: models[0]: unknown model 'xlmr-huge'; allowed: base, large
     """

@@ -1,9 +1,10 @@
-"""Shared fixtures: a tiny search space in the real YAML layout."""
+"""Shared fixtures: a tiny search space in the real YAML layout, and one Ray session per test module."""
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,19 @@ def write_space(path: Path, space: dict[str, Any]) -> Path:
 @pytest.fixture
 def space_file(tmp_path: Path) -> Path:
     return write_space(tmp_path / "space.yaml", tiny_space(tmp_path / "runs"))
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """One Ray per test module, for modules that run searches in this process (opt in with
+    `pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]`).
+
+    The fixture starts no Ray itself: the module's first search does, through `raytl.search.tuner.start_ray`, the
+    way `raytl search` does (its `trial_driver` resource, its dashboard on localhost), and later searches in the
+    module join it. The fixture makes sure the module starts with no Ray left by another (which `start_ray` would
+    join as it is) and leaves none behind."""
+    import ray  # here, not at the top: the fast tests never pay for importing Ray
+
+    ray.shutdown()
+    yield
+    ray.shutdown()

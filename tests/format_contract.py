@@ -23,11 +23,11 @@ from raytl.config import DataConfig
 from raytl.models.task_model import TaskModel, build_encoder
 from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO
-from raytl.scoring import score_file
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS, Format
 from raytl.tasks.labels import with_labels
 from raytl.tasks.metrics import METRICS
+from raytl.tasks.scoring import score_file
 from raytl.training.batching import collate
 
 MAX_LENGTH = 48

@@ -10,7 +10,7 @@ import pytest
 
 from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.tasks import TASKS
 from raytl.tasks.generate import lexicon
 from raytl.tasks.loading import count_local, load_examples
@@ -104,7 +104,9 @@ def test_mlm_mixture_trains_an_intermediate_phase(tmp_path: Path, one_process_gr
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """MNLI + multilingual MLM as one intermediate phase on the tiny model: MLM rows come from every train language,
     both heads train, both tasks are scored on their English dev sets, and the encoder is published."""
-    from raytl.pipeline import phases
+    from raytl.pipeline import context
+    from raytl.pipeline.intermediate_phase import obtain_intermediate
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
     from raytl.pipeline.store import PhaseStore
     from raytl.training.engine import Ranks
@@ -115,16 +117,16 @@ def test_mlm_mixture_trains_an_intermediate_phase(tmp_path: Path, one_process_gr
         intermediate_tasks=["none", "nli_mlm"], intermediate=phase, target=phase, resources={"num_workers": 1},
         data={"source": "generated", "generated_train_size": 32, "generated_eval_size": 16}))
     encoded: list[tuple[str, str, str]] = []
-    real_encoded = phases.encoded
+    real_encoded = context.encoded
 
     def recording(worker, task, split, lang, max_length):  # noqa: ANN001, ANN202
         encoded.append((task.name, split, lang))
         return real_encoded(worker, task, split, lang, max_length)
 
-    monkeypatch.setattr(phases, "encoded", recording)
+    monkeypatch.setattr(context, "encoded", recording)
     run = RunDir(tmp_path / "run")
-    worker = phases.Worker(space, phases.TrialParams("tiny", "nli_mlm", 2e-3, 2e-3), Ranks(0, 1), run, "t0")
-    published = phases.obtain_intermediate(worker)
+    trial = context.TrialContext(space, TrialParams("tiny", "nli_mlm", 2e-3, 2e-3), Ranks(0, 1), run, "t0")
+    published = obtain_intermediate(trial)
 
     mlm_train = {lang for task, split, lang in encoded if (task, split) == ("mlm", "train")}
     assert mlm_train == set(TASKS["mlm"].train_languages) and len(mlm_train) == 15

@@ -26,7 +26,7 @@ import pytest
 import ray
 import yaml
 
-from raytl.search.trainable import DRIVER_RESOURCE
+from raytl.search.trial_driver import DRIVER_RESOURCE
 from tests.conftest import tiny_space, write_space
 from tests.test_fault_tolerance import free_port
 

@@ -8,9 +8,10 @@ import pytest
 from datasets import Dataset
 
 from raytl.config import parse_space
-from raytl.pipeline import phases
+from raytl.pipeline import context as phases
 from raytl.pipeline.cache import cache_key, cached
-from raytl.pipeline.phases import TrialParams, Worker
+from raytl.pipeline.context import TrialContext
+from raytl.pipeline.phase_id import TrialParams
 from raytl.pipeline.run_dir import RunDir
 from raytl.tasks import TASKS
 from raytl.training.engine import Ranks
@@ -24,7 +25,7 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_second_request_is_served_from_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = Worker(parse_space(tiny_space(tmp_path)), TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1),
+    worker = TrialContext(parse_space(tiny_space(tmp_path)), TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1),
                     RunDir(tmp_path / "run"), "t0")
     calls: list[str] = []
     real = phases.load_examples

@@ -10,7 +10,7 @@ import torch
 
 from raytl.config import parse_space
 from raytl.errors import InputError
-from raytl.pipeline.phases import TrialParams, intermediate_phase_id
+from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 from raytl.training.loop import WallClock, fit
 from tests.conftest import tiny_space
 

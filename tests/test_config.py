@@ -9,10 +9,24 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import Field, ValidationError
 
-from raytl.config import LogRange, PhaseConfig
+from raytl.config import (
+    NOT_OVERRIDABLE,
+    AshaScheduler,
+    CappedMixture,
+    HyperbandScheduler,
+    LogRange,
+    NoScheduler,
+    PhaseConfig,
+    PhaseOverride,
+    ProportionalMixture,
+    TemperatureMixture,
+    _optional_fields,
+    parse_space,
+)
 from raytl.errors import InputError
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from tests.conftest import ROOT, tiny_space, write_space
 
 
@@ -46,6 +60,33 @@ BAD_VALUES = [
     ("unknown data source", "data.source", "s3", "data.source: Input should be 'hub', 'local' or 'generated'"),
     ("bad zero stage", "deepspeed.zero_stage", 4, "deepspeed.zero_stage: "),
     ("duplicate targets", "targets", ["xnli", "xnli"], "targets: duplicate target task names"),
+    ("brackets on asha", "scheduler", {"type": "asha", "brackets": 2}, "scheduler.brackets: not a setting of type: "
+     "asha; allowed: type, grace_period, reduction_factor, max_t (brackets is for type: hyperband)"),
+    ("brackets, type omitted", "scheduler", {"brackets": 2}, "scheduler.brackets: not a setting of type: asha"),
+    ("grace period on none", "scheduler", {"type": "none", "grace_period": 2}, "scheduler.grace_period: not a "
+     "setting of type: none; allowed: type (grace_period is for type: asha or hyperband)"),
+    ("unknown hyperband key", "scheduler", {"type": "hyperband", "bracket": 2}, "scheduler.bracket: unknown key for "
+     "type: hyperband; allowed: type, grace_period, reduction_factor, max_t, brackets"),
+    ("bad hyperband value", "scheduler", {"type": "hyperband", "brackets": 0},
+     "scheduler.brackets: Input should be greater than 0"),
+    ("unknown scheduler", "scheduler", {"type": "pbt"}, "scheduler.type: unknown type 'pbt'; allowed: asha, "
+     "hyperband, none"),
+    ("scheduler not a mapping", "scheduler", "asha", "scheduler: not a mapping; allowed: type: asha | hyperband"),
+    ("cap on proportional", "mixtures", {"m": {"tasks": ["mnli", "qqp"], "cap": 9}}, "mixtures.m.cap: not a setting "
+     "of sampling: proportional; allowed: tasks, sampling (cap is for sampling: capped)"),
+    ("temperature on capped", "mixtures", {"m": {"tasks": ["mnli", "qqp"], "sampling": "capped", "temperature": 3}},
+     "mixtures.m.temperature: not a setting of sampling: capped; allowed: tasks, sampling, cap (temperature is for "
+     "sampling: temperature)"),
+    ("unknown sampling", "mixtures", {"m": {"tasks": ["mnli", "qqp"], "sampling": "uniform"}},
+     "mixtures.m.sampling: unknown sampling 'uniform'; allowed: proportional, temperature, capped"),
+    ("renamed nested key", "search.storage", "sqlite:///o.db", "search.storage: renamed; allowed: "
+     "search.study_storage (the Optuna study's SQLAlchemy URL; the top-level `storage` is the run parent directory)"),
+    ("renamed top-level key", "eval_split", "test", "eval_split: removed (it put test scores into the objective); "
+     "allowed: selection"),
+    ("equalise per target", "target_overrides", {"xnli": {"equalise": {"steps": 4}}},
+     "target_overrides.xnli.equalise: unknown key; allowed: lr, epochs, max_steps"),
+    ("override constraint", "target_overrides", {"xnli": {"warmup_ratio": 1.0}},
+     "target_overrides.xnli.warmup_ratio: Input should be less than 1"),
 ]
 
 
@@ -128,3 +169,62 @@ def test_object_store_run_directories_are_accepted_other_schemes_refused(tmp_pat
     path = write_space(tmp_path / "s.yaml", tiny_space("az://container/runs"))
     with pytest.raises(InputError, match=r"storage: unsupported scheme 'az://'; allowed: .*s3:// or gs://"):
         load_checked(path)
+
+
+@pytest.mark.parametrize("scheduler,expected", [
+    (None, AshaScheduler(grace_period=1, reduction_factor=3.0, max_t=None)),  # omitted: ASHA, as before the union
+    ({"grace_period": 2}, AshaScheduler(grace_period=2)),
+    ({"type": "asha", "reduction_factor": 2, "max_t": 64}, AshaScheduler(reduction_factor=2, max_t=64)),
+    ({"type": "hyperband", "brackets": 2, "grace_period": 3}, HyperbandScheduler(brackets=2, grace_period=3)),
+    ({"type": "none"}, NoScheduler()),
+])
+def test_every_scheduler_variant_validates_and_round_trips(tmp_path: Path, scheduler: dict | None, expected) -> None:
+    data = tiny_space(tmp_path)
+    del data["scheduler"]
+    space = parse_space({**data, **({"scheduler": scheduler} if scheduler is not None else {})})
+    assert type(space.scheduler) is type(expected) and space.scheduler == expected
+    assert parse_space(space.model_dump(mode="json")) == space  # the run directory's space.yaml is read back
+
+
+@pytest.mark.parametrize("mixture,expected", [
+    ({}, ProportionalMixture(tasks=["mnli", "qqp"])),
+    ({"sampling": "temperature"}, TemperatureMixture(tasks=["mnli", "qqp"], temperature=2.0)),
+    ({"sampling": "temperature", "temperature": 5}, TemperatureMixture(tasks=["mnli", "qqp"], temperature=5)),
+    ({"sampling": "capped", "cap": 100}, CappedMixture(tasks=["mnli", "qqp"], cap=100)),
+])
+def test_every_mixture_variant_validates_and_round_trips(tmp_path: Path, mixture: dict, expected) -> None:
+    space = parse_space(tiny_space(tmp_path, mixtures={"m": {"tasks": ["mnli", "qqp"], **mixture}},
+                                   intermediate_tasks=["none", "m"]))
+    assert type(space.mixtures["m"]) is type(expected) and space.mixtures["m"] == expected
+    assert parse_space(space.model_dump(mode="json")) == space
+
+
+def test_the_study_storage_has_its_own_name(tmp_path: Path) -> None:
+    space = parse_space(tiny_space(tmp_path / "runs", search={"study_storage": "sqlite:///study.db"}))
+    assert (space.storage, space.search.study_storage) == (str(tmp_path / "runs"), "sqlite:///study.db")
+
+
+def test_every_phase_field_is_overridable_per_target_but_the_excluded() -> None:
+    assert list(PhaseOverride.model_fields) == [f for f in PhaseConfig.model_fields if f not in NOT_OVERRIDABLE]
+    assert set(PhaseConfig.model_fields) >= NOT_OVERRIDABLE  # an exclusion names a real field
+    for name, field in PhaseOverride.model_fields.items():
+        phase = PhaseConfig.model_fields[name]
+        assert field.default is None and not field.is_required()
+        assert (field.description, field.metadata) == (phase.description, phase.metadata)
+
+
+def test_a_new_phase_field_becomes_overridable_without_a_second_edit() -> None:
+    class Extended(PhaseConfig):
+        label_smoothing: float = Field(0.0, ge=0, lt=1, description="a field added later")
+
+    override = _optional_fields(Extended, "Override", "", NOT_OVERRIDABLE)
+    assert override(label_smoothing=0.1).label_smoothing == 0.1 and override().label_smoothing is None
+    with pytest.raises(ValidationError, match="less than 1"):
+        override(label_smoothing=1.0)
+    assert "equalise" not in override.model_fields
+
+
+def test_an_override_length_replaces_the_other_length(tmp_path: Path) -> None:
+    base = {**tiny_space(tmp_path)["target"], "max_steps": None, "epochs": 3}
+    space = parse_space(tiny_space(tmp_path, target=base, target_overrides={"xnli": {"max_steps": 5}}))
+    assert (space.target_phase("xnli").epochs, space.target_phase("xnli").max_steps) == (None, 5)

@@ -10,10 +10,11 @@ import pytest
 
 from raytl.config import parse_space
 from raytl.errors import InputError
-from raytl.pipeline import phases
-from raytl.pipeline.phases import TrialParams, Worker, intermediate_phase_id
+from raytl.pipeline import context as phases
+from raytl.pipeline.context import TrialContext
+from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from raytl.tasks import TASKS
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space
@@ -31,8 +32,8 @@ def _space(tmp_path: Path, equalise: dict | None, **phase: object) -> dict:
     return space
 
 
-def _worker(tmp_path: Path, space: dict, seed: int = 0) -> Worker:
-    return Worker(parse_space(space), TrialParams("tiny", "mnli", 2e-3, 2e-3, seed), Ranks(0, 1),
+def _worker(tmp_path: Path, space: dict, seed: int = 0) -> TrialContext:
+    return TrialContext(parse_space(space), TrialParams("tiny", "mnli", 2e-3, 2e-3, seed), Ranks(0, 1),
                   RunDir(tmp_path / "run"), "t0")
 
 

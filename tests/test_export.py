@@ -24,7 +24,8 @@ from tests.conftest import tiny_space
 
 
 def _best(run: RunDir, trial: str, target: str, seed: int) -> tuple[dict, dict]:
-    """What `save_best` in raytl/pipeline/phases.py writes: encoder/ (save_pretrained), head.safetensors, head.json."""
+    """What `save_best` (raytl/pipeline/target_phase.py) writes: encoder/ (save_pretrained), head.safetensors,
+    head.json."""
     encoder = build_encoder(ZOO["tiny"], load_tokenizer(ZOO["tiny"]), seed=seed)
     best = run.trial(trial) / "best" / target
     encoder.save_pretrained(best / "encoder")

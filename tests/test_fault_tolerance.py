@@ -30,7 +30,7 @@ import torch
 from ray.cluster_utils import Cluster
 
 from raytl.pipeline.run_dir import RunDir
-from raytl.search.trainable import DRIVER_RESOURCE
+from raytl.search.trial_driver import DRIVER_RESOURCE
 from raytl.training.engine import CHECKPOINT_TAG
 from tests.conftest import tiny_space, write_space
 

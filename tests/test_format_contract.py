@@ -16,3 +16,9 @@ class TestEveryFormat(FormatContract):
 
 def test_every_format_has_a_contract_case() -> None:
     assert [name for name, _ in CONTRACT_TASKS] == list(FORMATS)
+
+
+def test_every_target_phase_a_format_declares_has_a_phase_in_the_trial() -> None:
+    from raytl.pipeline.trial import TARGET_PHASES
+
+    assert {fmt.target_phase for fmt in FORMATS.values()} == set(TARGET_PHASES) == {"train", "embed"}

@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from raytl.config import DataConfig
 from raytl.errors import InputError
-from raytl.plan import describe, load_checked
+from raytl.search.plan import describe, load_checked
 from raytl.tasks import TASK_SOURCES, TASKS
 from raytl.tasks.labels import GENERATED_LABELS, with_labels
 from raytl.tasks.loading import canonical, count_local, load_examples

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import TypeAdapter
 
 from raytl.config import MixtureConfig, parse_space
 from raytl.errors import InputError
@@ -21,7 +22,8 @@ from tests.conftest import tiny_space
     [("proportional", [0.9, 0.1]), ("temperature", [0.75, 0.25]), ("capped", [0.5, 0.5])],
 )
 def test_sampling_weights(sampling: str, expected: list[float]) -> None:
-    mixture = MixtureConfig(tasks=["a", "b"], sampling=sampling, temperature=2.0, cap=100)
+    settings = {"temperature": {"temperature": 2.0}, "capped": {"cap": 100}}.get(sampling, {})
+    mixture = TypeAdapter(MixtureConfig).validate_python({"tasks": ["a", "b"], "sampling": sampling, **settings})
     assert sampling_weights([900, 100], mixture) == pytest.approx(expected)
 
 

@@ -12,10 +12,11 @@ from raytl.models.task_model import TaskModel, build_encoder
 from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO
 from raytl.tasks import TASKS
+from raytl.tasks.formats.base import IGNORE_INDEX
 from raytl.tasks.formats.mlm import FORMAT
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
-from raytl.training.batching import IGNORE_INDEX, collate
+from raytl.training.batching import collate
 
 MLM = TASKS["mlm"]
 DATA = DataConfig(source="generated", generated_train_size=400, generated_eval_size=40)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from raytl import storage
 from raytl.cli import app
-from raytl.leases import lease_for
+from raytl.pipeline import storage
+from raytl.pipeline.leases import lease_for
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
 from tests.objectstore import s3_bucket

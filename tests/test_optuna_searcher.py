@@ -44,3 +44,14 @@ def test_stopped_trial_is_pruned_with_its_intermediate_values(tmp_path: Path) ->
     assert states[0] == (TrialState.COMPLETE, 55.0, {4: 50.0, 8: 55.0})
     assert states[1] == (TrialState.PRUNED, 30.0, {4: 30.0})  # Optuna keeps the value at its fidelity
     assert states[2][0] == TrialState.FAIL
+
+
+def test_the_result_that_stopped_a_trial_is_recorded(tmp_path: Path) -> None:
+    """Tune hands the result that triggered a scheduler stop to `on_trial_complete` only (never to
+    `on_trial_result`): it must still become the pruned trial's intermediate value, or TPE cannot rank it."""
+    searcher = _searcher(tmp_path)
+    assert searcher.suggest("a") is not None
+    searcher.on_trial_complete("a", {"objective": 32.8, "step": 20, "status": "running"})
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+    assert (trial.state, trial.intermediate_values) == (TrialState.PRUNED, {20: 32.8})
+

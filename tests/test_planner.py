@@ -13,7 +13,7 @@ import pytest
 from raytl.config import parse_space
 from raytl.errors import InputError
 from raytl.models.zoo import ZOO
-from raytl.planner import check_fits, memory_rows
+from raytl.search.memory_plan import check_fits, memory_rows
 from raytl.training.memory import GIB, activation_bytes, estimate_memory, zero2_model_states, zero3_model_states
 from raytl.training.settings import DeepSpeedSettings
 from tests.conftest import tiny_space, write_space

@@ -260,11 +260,11 @@ def test_figures_are_valid_pngs(df: pd.DataFrame, tmp_path: Path) -> None:
     assert_png(plot_languages(language_gains(df), "xl", tmp_path / "languages.png"))
 
 
-# ---- XTREME tables (need raytl.scoring) ----------------------------------------------------------------
+# ---- XTREME tables (need raytl.tasks.scoring) ----------------------------------------------------------------
 
 def test_xtreme_tables_side_by_side(df: pd.DataFrame) -> None:
     from raytl.report.xtreme_tables import configurations, language_table, xtreme_summary
-    from raytl.scoring import summarize
+    from raytl.tasks.scoring import summarize
 
     labels = [c.label for c in configurations(df)]
     assert labels == ["base / none", "base / mnli (best on dev)", "large / none", "large / mnli (best on dev)",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from raytl.retrieval import (
+from raytl.tasks.sentence_retrieval import (
     _greedy_one_to_one,
     dedup_sentences,
     fit_threshold,

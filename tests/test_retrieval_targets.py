@@ -16,10 +16,12 @@ from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
 from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO, retrieval_layer
-from raytl.pipeline.phases import Progress, TrialParams, Worker
+from raytl.pipeline.context import TrialContext
+from raytl.pipeline.phase_id import TrialParams
+from raytl.pipeline.progress import TrialRecord
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import describe, load_checked, retrieval_layers
+from raytl.search.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import BITEXT_MINING, NEAREST_NEIGHBOUR
@@ -36,17 +38,24 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _worker(tmp_path: Path, targets: list[str], **overrides: object) -> Worker:
+def _worker(tmp_path: Path, targets: list[str], **overrides: object) -> TrialContext:
     space = parse_space(tiny_space(tmp_path, targets=targets, data={
         "source": "generated", "generated_train_size": 64, "generated_eval_size": 60}, **overrides))
-    return Worker(space, TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path / "run"), "t0")
+    return TrialContext(space, TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path / "run"), "t0")
+
+
+def _record(trial: TrialContext, reports: list[dict] | None = None) -> TrialRecord:
+    """A trial record whose reports to Tune land in `reports`."""
+    return TrialRecord(trial, send=lambda metrics, checkpoint: (reports if reports is not None else []).append(
+        metrics), checkpoint=None)
 
 
 def test_retrieval_targets_are_scored_once_per_encoder(tmp_path: Path) -> None:
-    worker, progress, reports = _worker(tmp_path, ["tatoeba", "bucc2018"]), Progress(), []
+    worker, reports = _worker(tmp_path, ["tatoeba", "bucc2018"]), []
+    record = _record(worker, reports)
     for target in ("tatoeba", "bucc2018"):
-        evaluate_retrieval(worker, target, None, progress, lambda extra, ckpt: reports.append(extra))
-    tatoeba, bucc = progress.completed["tatoeba"], progress.completed["bucc2018"]
+        evaluate_retrieval(worker, target, None, record)
+    tatoeba, bucc = record.progress.completed["tatoeba"], record.progress.completed["bucc2018"]
     assert sorted(tatoeba.languages) == sorted(TASKS["tatoeba"].languages)
     # shared sub-word stems make even an untrained tiny encoder retrieve far above chance (1/60)
     assert tatoeba.languages["de"]["accuracy"] > 4 * 100 / 60
@@ -58,17 +67,19 @@ def test_retrieval_targets_are_scored_once_per_encoder(tmp_path: Path) -> None:
     cached = sorted(p.name for p in (worker.run.root / "retrieval").iterdir())
     assert cached == ["base-tiny-seed0-bucc2018-layer1.json", "base-tiny-seed0-tatoeba-layer1.json"]
 
-    again = Progress()
-    evaluate_retrieval(worker, "tatoeba", None, again, lambda extra, ckpt: None)
-    assert again.completed["tatoeba"].languages == tatoeba.languages and again.completed["tatoeba"].dev == tatoeba.dev
+    again = _record(worker)
+    evaluate_retrieval(worker, "tatoeba", None, again)
+    cached_result = again.progress.completed["tatoeba"]
+    assert cached_result.languages == tatoeba.languages and cached_result.dev == tatoeba.dev
 
 
 def test_retrieval_selects_on_dev_data_only(tmp_path: Path) -> None:
     """BUCC selects on its sample (dev) release, Tatoeba (no dev data of its own) on BUCC's: never on test."""
-    worker, progress = _worker(tmp_path, ["tatoeba", "bucc2018"]), Progress()
+    worker = _worker(tmp_path, ["tatoeba", "bucc2018"])
+    record = _record(worker)
     for target in ("tatoeba", "bucc2018"):
-        evaluate_retrieval(worker, target, None, progress, lambda extra, ckpt: None)
-    tatoeba, bucc = progress.completed["tatoeba"], progress.completed["bucc2018"]
+        evaluate_retrieval(worker, target, None, record)
+    tatoeba, bucc = record.progress.completed["tatoeba"], record.progress.completed["bucc2018"]
     assert sorted(bucc.dev_languages) == ["de", "fr", "ru", "zh"] and math.isfinite(bucc.dev) and bucc.dev > 0
     assert tatoeba.dev == bucc.dev and tatoeba.dev_languages == bucc.dev_languages
     assert bucc.dev != bucc.score  # dev (sample release) and test (training release) are different data
@@ -90,8 +101,8 @@ def test_retrieval_layer_keeps_jiants_relative_depth_for_every_size() -> None:
 
 def test_an_explicit_layer_wins_and_is_recorded(tmp_path: Path) -> None:
     worker, reports = _worker(tmp_path, ["tatoeba"], retrieval={"layer": 2}), []
-    evaluate_retrieval(worker, "tatoeba", None, Progress(), lambda extra, ckpt: reports.append(extra))
-    assert reports == [{"retrieval_layer": 2, "retrieval_pooling": "mean"}]
+    evaluate_retrieval(worker, "tatoeba", None, _record(worker, reports))
+    assert [(r["retrieval_layer"], r["retrieval_pooling"]) for r in reports] == [(2, "mean")]
     assert [p.name for p in (worker.run.root / "retrieval").iterdir()] == ["base-tiny-seed0-tatoeba-layer2.json"]
 
 

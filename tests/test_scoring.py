@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from raytl.errors import InputError
-from raytl.scoring import OFFICIAL_LANGUAGES, TASK_CATEGORIES, score_dirs, score_file, summarize, task_score
 from raytl.tasks import TASKS
+from raytl.tasks.scoring import OFFICIAL_LANGUAGES, TASK_CATEGORIES, score_dirs, score_file, summarize, task_score
 
 
 def _squad(answers: dict[str, list[str]]) -> str:

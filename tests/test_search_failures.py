@@ -9,26 +9,19 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 from optuna.trial import TrialState
 
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 ABSURD_LR = 1e30  # Adam moves every weight by ~lr: the next forward pass overflows
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
-
-
 def test_divergence_ends_the_trial_early_and_the_search_goes_on(tmp_path: Path) -> None:
-    from raytl.search.tuner import run_search
+    from raytl.search.tuner import run_joint_study
 
     phase = {"lr": {"low": 1e-3, "high": 1e30}, "max_steps": 12, "batch_size": 16, "max_length": 48,
              "eval_every": 4}
@@ -39,7 +32,7 @@ def test_divergence_ends_the_trial_early_and_the_search_goes_on(tmp_path: Path) 
             {"model": "tiny", "intermediate": "none", "lr_target": 2e-3},
         ]})))
     run = RunDir.of(space.storage, space.name)
-    table = run_search(space, run)
+    table = run_joint_study(space, run)
 
     rows = {row["lr_target"]: row for _, row in table.iterrows()}
     healthy = json.loads(run.summary(rows[2e-3]["trial_id"]).read_text())

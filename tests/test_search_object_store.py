@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from raytl import storage
+from raytl.pipeline import storage
 from tests.conftest import tiny_space, write_space
 from tests.objectstore import s3_bucket
 

@@ -9,24 +9,17 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import PhaseStore
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
 def test_best_intermediate_per_target(tmp_path: Path) -> None:
-    from raytl.search.modes import resume_run, search_run
+    from raytl.search.modes import continue_search, start_search
     from raytl.search.per_target import target_run
 
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
@@ -34,7 +27,7 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
         search={"mode": "per_target", "algorithm": "grid", "max_failures": 0},
         target_overrides={"pawsx": {"max_steps": 4, "lr": {"low": 1e-3, "high": 1e-3}}})))
     run = RunDir.of(space.storage, space.name)
-    table = search_run(space, run)
+    table = start_search(space, run)
 
     assert sorted(table["target"]) == ["pawsx", "xnli"] and set(table["status"]) == {"completed"}
     steps = {}
@@ -57,6 +50,14 @@ def test_best_intermediate_per_target(tmp_path: Path) -> None:
     winners = json.loads((run.root / "winners.json").read_text())
     assert sorted(winners) == ["pawsx", "xnli"] and winners["xnli"]["intermediate"] == "mnli"
 
-    again = resume_run(space, run)  # both studies finished: restored, nothing runs again
+    # the paper's table, end to end: baseline-free here, so the dev-selected task is mnli for both targets
+    from raytl.report.render import build_report
+
+    report = build_report(run.root)
+    assert "Headline" in report.read_text()
+    headline = (report.parent / "headline.csv").read_text()
+    assert "xnli" in headline and "pawsx" in headline and "mnli" in headline
+
+    again = continue_search(space, run)  # both studies finished: restored, nothing runs again
     assert sorted(again["trial_id"]) == sorted(table["trial_id"])
     assert len(list(run.root.glob("targets/*/trials/*/summary.json"))) == 2

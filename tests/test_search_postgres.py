@@ -1,4 +1,4 @@
-"""The Optuna study on a PostgreSQL server (`search.storage: postgresql://...`): the searcher's whole lifecycle,
+"""The Optuna study on a PostgreSQL server (`search.study_storage: postgresql://...`): the searcher's whole lifecycle,
 including Tune's save/restore of the searcher on `raytl resume`, read back with `optuna.load_study`.
 scripts/test.sh starts the server and sets RAYTL_TEST_POSTGRES_URL; CI always runs this."""
 
@@ -30,7 +30,7 @@ def _searcher(space) -> TransferSearch:
 
 def test_study_lifecycle_and_restore_on_postgres(tmp_path: Path) -> None:
     space = parse_space(tiny_space(tmp_path, name=f"pg-{uuid.uuid4().hex[:8]}", search={
-        "num_trials": 4, "storage": URL, "defaults_first": True}))
+        "num_trials": 4, "study_storage": URL, "defaults_first": True}))
     searcher = _searcher(space)
     first = {trial: searcher.suggest(trial) for trial in ("a", "b")}
     assert [c["intermediate"] for c in first.values()] == ["none", "mnli"]  # the default-lr first pass

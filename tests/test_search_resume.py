@@ -48,7 +48,7 @@ def test_sigkill_then_resume_then_rerun_with_seeds(tmp_path: Path) -> None:
     name = f"resume-{uuid.uuid4().hex[:8]}"
     storage = os.environ.get("RAYTL_TEST_POSTGRES_URL")
     space = tiny_space(tmp_path / "runs", name=name, intermediate_tasks=["none"], search={
-        "num_trials": 3, "max_failures": 1, **({"storage": storage} if storage else {}), "points_to_evaluate": [
+        "num_trials": 3, "max_failures": 1, **({"study_storage": storage} if storage else {}), "points_to_evaluate": [
             {"model": "tiny", "intermediate": "none", "lr_target": lr} for lr in (1e-3, 2e-3, 3e-3)]})
     space["target"].update(max_steps=12, eval_every=4)
     path = write_space(tmp_path / "s.yaml", space)

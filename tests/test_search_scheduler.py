@@ -12,18 +12,12 @@ import pytest
 import ray
 
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 RELEASE_LIMIT_S = 30.0  # measured ~2-6 s on 2 cores; the failure mode it guards against is a hang (timeout)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
 
 
 class PlacementGroupWatch(threading.Thread):
@@ -64,7 +58,7 @@ class PlacementGroupWatch(threading.Thread):
 
 
 def test_stopped_trials_release_their_workers(tmp_path: Path) -> None:
-    from raytl.search.tuner import run_search
+    from raytl.search.tuner import run_joint_study
 
     # measured: lr 1e-2 reaches ~49% English-dev-selected XNLI accuracy at step 20 (chance 33%); lr 1e-8 stays
     # at the untrained model's score, so the later trials fall below the top 1% at the first rung
@@ -80,7 +74,7 @@ def test_stopped_trials_release_their_workers(tmp_path: Path) -> None:
     watch = PlacementGroupWatch(run, step=20)
     watch.start()
     started = time.monotonic()
-    table = run_search(space, run)
+    table = run_joint_study(space, run)
     elapsed = time.monotonic() - started
     deadline = time.monotonic() + RELEASE_LIMIT_S  # the last trial's group may go just after the search returns
     while set(watch.created) - set(watch.removed) and time.monotonic() < deadline:

@@ -13,10 +13,10 @@ import pytest
 
 from raytl.config import parse_space
 from raytl.errors import InputError
-from raytl.plan import load_checked
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.per_target import target_space, winners
+from raytl.search.plan import load_checked
 from raytl.search.rerun import spread
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.tuner import horizon, scheduler

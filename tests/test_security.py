@@ -26,7 +26,8 @@ HF_TOKEN = "hf_" + "a1B2c3D4" * 5  # token-shaped, not a real one
 @pytest.mark.parametrize(("change", "where"), [
     ({"hf_token": HF_TOKEN}, "hf_token: the key name says"),
     ({"data": {"source": "generated", "apiKey": "x"}}, "data.apiKey: the key name says"),
-    ({"search": {"storage": "postgresql://raytl:hunter2@db/raytl"}}, "search.storage: a password inside a URL"),
+    ({"search": {"study_storage": "postgresql://raytl:hunter2@db/raytl"}},
+     "search.study_storage: a password inside a URL"),
     ({"storage": "s3://bucket/runs?access_key=AK&secret_key=SK"}, "storage: a credential in the URL's query"),
     ({"search": {"points_to_evaluate": [{"model": HF_TOKEN}]}}, "search.points_to_evaluate.0.model: a Hugging Face"),
     ({"storage": "s3://AKIAABCDEFGHIJKLMNOP@bucket/runs"}, "storage: an AWS access key id"),
@@ -46,9 +47,10 @@ def test_secrets_in_the_space_are_refused_with_one_line(tmp_path: Path, change: 
 def test_shipped_spaces_and_ordinary_values_pass(tmp_path: Path) -> None:
     for path in sorted((ROOT / "search_spaces").glob("*.yaml")):
         load_space(path)  # would raise on anything secret-looking
-    space = {**tiny_space(tmp_path, search={"storage": "postgresql://raytl@db/raytl", "num_trials": 2}),
+    space = {**tiny_space(tmp_path, search={"study_storage": "postgresql://raytl@db/raytl", "num_trials": 2}),
              "storage": "s3://bucket/runs?region=eu-west-1"}
-    assert parse_space(space).search.storage == "postgresql://raytl@db/raytl"  # user only: password from PGPASSWORD
+    # a user name only: the password comes from PGPASSWORD
+    assert parse_space(space).search.study_storage == "postgresql://raytl@db/raytl"
 
 
 def _remote_code_model(directory: Path, marker: Path) -> str:

@@ -10,26 +10,19 @@ from typing import Any
 
 import optuna
 import pytest
-import ray
 
 from raytl.config import DataConfig
 from raytl.pipeline.run_dir import RunDir
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.generate import render, stable_seed
 from tests.conftest import tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 PAWSX = TASKS["pawsx"]
 LAYOUT = {"train": "train.tsv", "validation": "dev_2k.tsv", "test": "test_2k.tsv"}  # PAWS-X x-final/{lang}/
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    ray.shutdown()
 
 
 def write_pawsx(root: Path, sizes: DataConfig, flip_test: bool) -> None:

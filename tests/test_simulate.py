@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from raytl.config import parse_space
+from raytl.config import NoScheduler, parse_space
 from raytl.errors import InputError
-from raytl.pipeline.phases import Progress, TargetResult
-from raytl.pipeline.worker import trial_metrics
+from raytl.pipeline.progress import Progress, TargetResult, trial_metrics
 from raytl.search import sim_trial
 from raytl.search.sim_table import Cell, TransferTable, evaluation_rng
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
@@ -148,8 +147,7 @@ def test_search_finds_the_planted_best_within_its_budget(tmp_path: Path) -> None
 
     table = planted_table()
     try:
-        grid_space = sim_space(tmp_path, algorithm="grid").model_copy(
-            update={"scheduler": sim_space(tmp_path).scheduler.model_copy(update={"type": "none"})})
+        grid_space = sim_space(tmp_path, algorithm="grid").model_copy(update={"scheduler": NoScheduler()})
         (grid,) = simulate(grid_space, table)
         assert grid.steps == grid_steps(grid_space) and grid.stopped == 0
         assert grid.optuna_states == {"COMPLETE": 3}

@@ -1,4 +1,4 @@
-"""raytl.storage on local paths and file:// URIs; S3 against an in-process moto server when installed."""
+"""raytl.pipeline.storage on local paths and file:// URIs; S3 against an in-process moto server when installed."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from raytl import storage
 from raytl.errors import InputError
+from raytl.pipeline import storage
 from tests.objectstore import s3_bucket
 
 

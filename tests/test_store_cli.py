@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from raytl.cli import app
 from raytl.config import parse_space
 from raytl.pipeline.housekeeping import plan_gc
-from raytl.pipeline.phases import TrialParams, intermediate_phase_id
+from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.pipeline.store import PhaseStore
 from tests.conftest import tiny_space

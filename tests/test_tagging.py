@@ -13,13 +13,14 @@ from raytl.config import DataConfig
 from raytl.errors import InputError
 from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO
-from raytl.scoring import score_file
 from raytl.tasks import TASKS
 from raytl.tasks.conllu import read_conllu
-from raytl.tasks.formats.tagging import FORMAT, IGNORE_INDEX, TokenHead, segments, word_pieces
+from raytl.tasks.formats.base import IGNORE_INDEX
+from raytl.tasks.formats.tagging import FORMAT, TokenHead, segments, word_pieces
 from raytl.tasks.labels import with_labels
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
+from raytl.tasks.scoring import score_file
 from raytl.training.batching import collate
 
 UDPOS, PANX = TASKS["udpos"], TASKS["panx"]

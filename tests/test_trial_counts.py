@@ -10,9 +10,9 @@ import pytest
 
 from raytl.config import parse_space
 from raytl.errors import InputError
-from raytl.plan import describe, load_checked
 from raytl.search.counts import first_pass_size, trial_count
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
+from raytl.search.plan import describe, load_checked
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from tests.conftest import ROOT, tiny_space
 

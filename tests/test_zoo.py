@@ -16,7 +16,7 @@ from raytl.config import DeepSpeedConfig, parse_space
 from raytl.errors import InputError
 from raytl.models.hub import count_params
 from raytl.models.zoo import ZOO, resolve_model
-from raytl.plan import load_checked
+from raytl.search.plan import load_checked
 from raytl.training.engine import deepspeed_config
 from raytl.training.settings import DeepSpeedSettings, batch_config, resolve_settings
 from tests.conftest import tiny_space, write_space
@@ -141,9 +141,15 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
     torch.set_num_threads(1)
     from safetensors.torch import save_file
 
-    import raytl.pipeline.phases as phases
+    import raytl.pipeline.context as context
     from raytl.config import SearchSpace
+    from raytl.models.task_model import TaskModel
+    from raytl.pipeline.intermediate_phase import obtain_intermediate
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
+    from raytl.tasks import TASKS
+    from raytl.tasks.formats import FORMATS
+    from raytl.tasks.labels import with_labels
     from raytl.training.engine import Engine, Ranks, is_partitioned
 
     engines: list[Engine] = []
@@ -155,20 +161,20 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
             engines.append(self)
 
     partitioned: list[bool] = []
-    phases.Engine = Recording  # type: ignore[misc]
+    context.Engine = Recording  # type: ignore[misc]
     space = SearchSpace.model_validate(json.loads(Path(tmp, "space.json").read_text()))
-    worker = phases.Worker(space, phases.TrialParams("tiny", "mnli", 2e-3, 2e-3), Ranks(rank, world),
-                           RunDir(Path(tmp) / "run"), "t0")
-    published = phases.obtain_intermediate(worker)
+    trial = context.TrialContext(space, TrialParams("tiny", "mnli", 2e-3, 2e-3), Ranks(rank, world),
+                                 RunDir(Path(tmp) / "run"), "t0")
+    published = obtain_intermediate(trial)
     trained = engines[0].state_dict_of("encoder")
     # the target phase's way in: the published encoder loaded under ZeRO-3 (from_pretrained, partitioned)
-    task = phases.with_labels(phases.TASKS["xnli"], space.data)
-    head = phases.FORMATS[task.format].head
-    def build() -> phases.TaskModel:
-        encoder = phases.load_encoder(worker, published)
-        return phases.TaskModel(encoder, head(encoder.config, task))
+    task = with_labels(TASKS["xnli"], space.data)
+    head = FORMATS[task.format].head
+    def build() -> TaskModel:
+        encoder = context.load_encoder(trial, published)
+        return TaskModel(encoder, head(encoder.config, task))
 
-    engine = phases.make_engine(worker, build, space.target, 2e-3, total=space.target.max_steps or 1)
+    engine = context.make_engine(trial, build, space.target, 2e-3, total=space.target.max_steps or 1)
     reloaded = engine.state_dict_of("encoder")
     if rank == 0:
         save_file(trained, Path(tmp, "trained.safetensors"))
@@ -209,7 +215,8 @@ def test_zero3_tiny_model_built_partitioned_trains_and_reloads_exactly(tmp_path:
 
 def test_trust_remote_code_reaches_the_loaders_only_for_named_models(tmp_path: Path) -> None:
     from raytl.models.hub import encoder_kwargs
-    from raytl.pipeline.phases import TrialParams, Worker
+    from raytl.pipeline.context import TrialContext
+    from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
     from raytl.training.engine import Ranks
 
@@ -220,7 +227,7 @@ def test_trust_remote_code_reaches_the_loaders_only_for_named_models(tmp_path: P
     assert encoder_kwargs(config, True) == {"add_pooling_layer": False, "trust_remote_code": True}
     for trusted in ([], [hub]):
         space = parse_space(tiny_space(tmp_path, models=["tiny", hub], trust_remote_code=trusted))
-        worker = Worker(space, TrialParams(hub, "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path), "t")
+        worker = TrialContext(space, TrialParams(hub, "none", 0.0, 1e-3), Ranks(0, 1), RunDir(tmp_path), "t")
         assert worker.entry.trust_remote_code is bool(trusted)
 
 

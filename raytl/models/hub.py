@@ -1,4 +1,4 @@
-"""A model zoo entry for any Hugging Face encoder, read from its config (hub id or local model directory).
+"""The sizes of any Hugging Face encoder, read from its config (hub id or local model directory).
 
 Parameters are counted exactly by building the model on the meta device (no weights are allocated or downloaded).
 """
@@ -10,32 +10,27 @@ import inspect
 import torch
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
-from raytl.models.zoo import ZERO3_FROM_PARAMS, ModelEntry
 
+def dimensions(hub_id: str, trust_remote_code: bool, revision: str | None = None) -> dict[str, int]:
+    """Read `hub_id`'s config (at `revision`, None = main): its exact parameter count and sizes, the fields a
+    `raytl.models.zoo.ModelEntry` needs. Raises OSError/ValueError when it cannot be read.
 
-def entry_from_config(name: str, hub_id: str, trust_remote_code: bool, revision: str | None = None) -> ModelEntry:
-    """Read `hub_id`'s config (at `revision`, None = main) and describe it; raises OSError/ValueError when it cannot
-    be read.
-
-    >>> entry_from_config("hub:google/rembert", "google/rembert", False).layers  # doctest: +SKIP
-    32
+    >>> from transformers import XLMRobertaConfig
+    >>> XLMRobertaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+    ...                  intermediate_size=128).save_pretrained("/tmp/raytl-doc/encoder")  # a config, no weights
+    >>> sizes = dimensions("/tmp/raytl-doc/encoder", False)
+    >>> sizes["layers"], sizes["params"]
+    (3, 197440)
     """
     config = AutoConfig.from_pretrained(hub_id, revision=revision, trust_remote_code=trust_remote_code)
-    params = count_params(config, trust_remote_code)
-    return ModelEntry(
-        name=name,
-        hub_id=hub_id,
-        params=params,
-        hidden_size=_first(config, "hidden_size", "d_model"),
-        layers=_first(config, "num_hidden_layers", "num_layers"),
-        heads=_first(config, "num_attention_heads", "num_heads"),
-        intermediate_size=_first(config, "intermediate_size", "d_ff"),
-        vocab_size=_first(config, "vocab_size"),
-        zero_stage=3 if params >= ZERO3_FROM_PARAMS else 2,
-        precision="bf16",
-        trust_remote_code=trust_remote_code,
-        revision=revision,
-    )
+    return {
+        "params": count_params(config, trust_remote_code),
+        "hidden_size": _first(config, "hidden_size", "d_model"),
+        "layers": _first(config, "num_hidden_layers", "num_layers"),
+        "heads": _first(config, "num_attention_heads", "num_heads"),
+        "intermediate_size": _first(config, "intermediate_size", "d_ff"),
+        "vocab_size": _first(config, "vocab_size"),
+    }
 
 
 def encoder_kwargs(config: PretrainedConfig, trust_remote_code: bool) -> dict[str, object]:

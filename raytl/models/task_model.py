@@ -62,9 +62,8 @@ def load_encoder_dir(source: str | Path, entry: ModelEntry, revision: str | None
 
     Safetensors weights are preferred; a checkpoint that ships only `pytorch_model.bin` (XLM-R XXL's main revision)
     is read with `torch.load(weights_only=True)`, which unpickles tensors and plain containers only: a `.bin` that
-    holds any other object (code to run) is refused with an InputError, never executed.
-
-    >>> load_encoder_dir("runs/q/phases/0123abcd", ZOO["tiny"])  # doctest: +SKIP
+    holds any other object (code to run) is refused with an InputError, never executed. A phase store's encoder
+    loads the same way: `load_encoder_dir("runs/q/phases/0123abcd", ZOO["tiny"])`.
     """
     remote = entry.trust_remote_code
     config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=remote)
@@ -83,15 +82,3 @@ def load_encoder_dir(source: str | Path, entry: ModelEntry, revision: str | None
         raise RuntimeError(f"encoder from {source} is not loaded exactly: {problems}")
     return encoder
 
-
-def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Carry every encoder weight over, or fail naming what is missing or unexpected (never a partial load)."""
-    result = encoder.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise RuntimeError(
-            f"encoder transfer is not exact: {len(result.missing_keys)} missing "
-            f"({result.missing_keys[:5]}), {len(result.unexpected_keys)} unexpected ({result.unexpected_keys[:5]})"
-        )
-    for name, tensor in encoder.state_dict().items():
-        if not torch.equal(tensor, state[name].to(tensor.dtype)):
-            raise RuntimeError(f"encoder transfer changed weight '{name}'")

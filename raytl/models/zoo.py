@@ -106,7 +106,9 @@ def resolve_model(name: str, trust_remote_code: bool = False) -> ModelEntry:
 
 @cache
 def _hub_entry(name: str, trust_remote_code: bool) -> ModelEntry:
-    from raytl.models.hub import entry_from_config
+    from raytl.models.hub import dimensions  # transformers and torch, only for hub names
 
     hub_id, revision = split_hub_name(name)
-    return entry_from_config(name, hub_id, trust_remote_code, revision)
+    sizes = dimensions(hub_id, trust_remote_code, revision)
+    return ModelEntry(name=name, hub_id=hub_id, **sizes, zero_stage=3 if sizes["params"] >= ZERO3_FROM_PARAMS else 2,
+                      precision="bf16", trust_remote_code=trust_remote_code, revision=revision)

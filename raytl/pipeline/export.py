@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from raytl import storage
 from raytl.errors import InputError
+from raytl.pipeline import storage
 from raytl.pipeline.run_dir import RunDir, write_json
 from raytl.pipeline.store import sha256_file
 
@@ -46,11 +46,8 @@ def best_targets(run: RunDir, trial_id: str) -> dict[str, Path]:
 
 
 def export_trial(run: RunDir, trial_id: str, out: Path | None = None) -> Path:
-    """Write every target's best encoder + head of `trial_id` under `out` (default RUN_DIR/export/<trial_id>).
-
-    >>> export_trial(RunDir(Path("runs/quickstart")), "81261a0b")  # doctest: +SKIP
-    PosixPath('runs/quickstart/export/81261a0b')
-    """
+    """Write every target's best encoder + head of `trial_id` under `out` (default RUN_DIR/export/<trial_id>), e.g.
+    `export_trial(RunDir(Path("runs/quickstart")), "81261a0b")` -> `runs/quickstart/export/81261a0b` (absolute)."""
     targets = best_targets(run, trial_id)
     out = (out or run.root / "export" / trial_id).resolve()
     if out.exists():

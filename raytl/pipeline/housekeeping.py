@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raytl import storage
 from raytl.config import load_space
+from raytl.pipeline import storage
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.store import MANIFEST, RECORDS, sha256_file
 
@@ -99,7 +99,7 @@ def trials(run: RunDir) -> dict[str, Trial]:
 def references(run: RunDir, all_trials: Iterable[Trial]) -> dict[str, list[str]]:
     """phase id -> trial ids whose parameters train (or load) that intermediate phase."""
     from raytl.config import NO_INTERMEDIATE
-    from raytl.pipeline.phases import TrialParams, intermediate_phase_id
+    from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 
     space = load_space(run.space)
     out: dict[str, list[str]] = {}

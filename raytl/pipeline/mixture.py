@@ -17,16 +17,13 @@ TASK_INDEX = "task_index"
 
 
 def sampling_weights(sizes: list[int], mixture: MixtureConfig) -> np.ndarray:
-    """Probability of each task per step.
+    """Probability of each task per step: the mixture's weight of each task's size, normalised.
 
-    >>> sampling_weights([300, 100], MixtureConfig(tasks=["a", "b"], sampling="temperature", temperature=2.0)).round(3)
+    >>> from raytl.config import TemperatureMixture
+    >>> sampling_weights([300, 100], TemperatureMixture(tasks=["a", "b"], temperature=2.0)).round(3)
     array([0.634, 0.366])
     """
-    counts = np.asarray(sizes, dtype=np.float64)
-    if mixture.sampling == "temperature":
-        counts = counts ** (1.0 / mixture.temperature)
-    elif mixture.sampling == "capped":
-        counts = np.minimum(counts, mixture.cap)
+    counts = np.asarray([mixture.weight(size) for size in sizes], dtype=np.float64)
     return counts / counts.sum()
 
 

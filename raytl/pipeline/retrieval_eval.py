@@ -6,7 +6,6 @@ precision, under no-grad."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,64 +15,63 @@ from datasets import Dataset
 
 from raytl.config import NO_INTERMEDIATE
 from raytl.models.zoo import retrieval_layer
-from raytl.pipeline.phases import Progress, TargetResult, Worker, encoded, intermediate_phase_id, load_encoder
-from raytl.scoring import task_score
+from raytl.pipeline.context import TrialContext, encoded, load_encoder
+from raytl.pipeline.phase_id import intermediate_phase_id
+from raytl.pipeline.progress import TargetResult, TrialRecord
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.tasks.metrics import METRICS
+from raytl.tasks.scoring import task_score
 from raytl.training.batching import collate, sorted_batches
 
-Report = Callable[[dict[str, Any], Path | None], None]
 
-
-def evaluate_retrieval(worker: Worker, target: str, encoder_dir: Path | None, progress: Progress,
-                       report: Report) -> None:
+def evaluate_retrieval(trial: TrialContext, target: str, encoder_dir: Path | None, record: TrialRecord) -> None:
     """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target:
     its dev selection score (from its own dev data, or that of `dev_from`) and its test scores (reported only)."""
     task = TASKS[target]
-    layer = worker.space.retrieval.layer
-    layer = retrieval_layer(worker.entry, layer)
-    cache = worker.run.root / "retrieval" / f"{_encoder_key(worker)}-{task.name}-layer{layer}.json"
+    layer = trial.space.retrieval.layer
+    layer = retrieval_layer(trial.entry, layer)
+    cache = trial.run.root / "retrieval" / f"{_encoder_key(trial)}-{task.name}-layer{layer}.json"
     # rank 0 reads the shared cache once and every rank follows its answer: a concurrent trial writing the cache
     # between two ranks' reads would otherwise send one rank into the embedding collectives alone
-    result = worker.ranks.broadcast(worker.run.read_json(cache) if worker.ranks.is_main else None)
+    result = trial.ranks.broadcast(trial.run.read_json(cache) if trial.ranks.is_main else None)
     if result is None:
-        result = _evaluate(worker, target, encoder_dir, layer)
-        if worker.ranks.is_main:
-            worker.run.write_json(cache, result)
-    if worker.ranks.is_main:
+        result = _evaluate(trial, target, encoder_dir, layer)
+        if trial.ranks.is_main:
+            trial.run.write_json(cache, result)
+    if trial.ranks.is_main:
         for lang, (suffix, text) in result["submissions"].items():
-            worker.run.write_text(worker.run.predictions(worker.trial_id) / task.name / f"test-{lang}{suffix}", text)
+            trial.run.write_text(trial.run.predictions(trial.trial_id) / task.name / f"test-{lang}{suffix}", text)
     dev_task = TASKS[task.dev_from or task.name]
-    progress.completed[target] = TargetResult(
+    record.finish_target(target, TargetResult(
         dev=task_score(dev_task.name, result["dev_languages"]), step=0, dev_languages=result["dev_languages"],
         score=task_score(task.name, result["languages"]), languages=result["languages"],
-    )
-    report({"retrieval_layer": layer, "retrieval_pooling": "mean"}, None)
+    ), steps=0)
+    record.report({"retrieval_layer": layer, "retrieval_pooling": "mean"})
 
 
-def _encoder_key(worker: Worker) -> str:
-    params = worker.params
+def _encoder_key(trial: TrialContext) -> str:
+    params = trial.params
     if params.intermediate == NO_INTERMEDIATE:
         return f"base-{params.model}-seed{params.seed}"
-    return intermediate_phase_id(worker.space, params)
+    return intermediate_phase_id(trial.space, params)
 
 
-def _evaluate(worker: Worker, target: str, encoder_dir: Path | None, layer: int) -> dict[str, Any]:
+def _evaluate(trial: TrialContext, target: str, encoder_dir: Path | None, layer: int) -> dict[str, Any]:
     """Dev first (a format that fits a threshold, BUCC's, fits it there), then test with the dev-fitted
     thresholds of the same task and language."""
     task = TASKS[target]
     dev_task = TASKS[task.dev_from or task.name]
-    encoder = _inference_encoder(worker, encoder_dir)
+    encoder = _inference_encoder(trial, encoder_dir)
     dev_languages, thresholds = {}, {}
-    for lang in dev_task.selection_languages(worker.space.selection):
-        examples, rows, embeddings = _embedded(worker, encoder, dev_task, "validation", lang, layer)
+    for lang in dev_task.selection_languages(trial.space.selection):
+        examples, rows, embeddings = _embedded(trial, encoder, dev_task, "validation", lang, layer)
         thresholds[lang] = FORMATS[dev_task.format].calibrate(embeddings, rows, examples, dev_task)
         dev_languages[lang], _ = _retrieve(dev_task, lang, examples, rows, embeddings, thresholds[lang])
     languages, submissions = {}, {}
     for lang in task.languages:
         threshold = thresholds.get(lang) if dev_task is task else None
-        examples, rows, embeddings = _embedded(worker, encoder, task, "test", lang, layer)
+        examples, rows, embeddings = _embedded(trial, encoder, task, "test", lang, layer)
         languages[lang], submissions[lang] = _retrieve(task, lang, examples, rows, embeddings, threshold)
     return {"dev_task": dev_task.name, "dev_languages": dev_languages, "languages": languages,
             "submissions": submissions, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
@@ -89,37 +87,37 @@ def _retrieve(task: Task, lang: str, examples: Dataset, rows: list[dict], embedd
     return metrics, fmt.submission(predictions, examples)
 
 
-def _inference_encoder(worker: Worker, encoder_dir: Path | None) -> torch.nn.Module:
-    encoder = load_encoder(worker, encoder_dir).eval()
+def _inference_encoder(trial: TrialContext, encoder_dir: Path | None) -> torch.nn.Module:
+    encoder = load_encoder(trial, encoder_dir).eval()
     if torch.cuda.is_available():
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         encoder = encoder.to(device="cuda", dtype=dtype)
     return encoder
 
 
-def _embedded(worker: Worker, encoder: torch.nn.Module, task: Task, split: str, lang: str, layer: int
+def _embedded(trial: TrialContext, encoder: torch.nn.Module, task: Task, split: str, lang: str, layer: int
               ) -> tuple[Dataset, list[dict], torch.Tensor]:
     """The split's examples, their encoded rows and one pooled embedding per row (in row order)."""
-    examples, rows = encoded(worker, task, split, lang, worker.space.retrieval.max_length)
+    examples, rows = encoded(trial, task, split, lang, trial.space.retrieval.max_length)
     pooling = FORMATS[task.format].head(encoder.config, task)
-    return examples, rows, torch.from_numpy(_embed(worker, encoder, pooling, rows, layer))
+    return examples, rows, torch.from_numpy(_embed(trial, encoder, pooling, rows, layer))
 
 
 @torch.no_grad()
-def _embed(worker: Worker, encoder: torch.nn.Module, pooling: torch.nn.Module, rows: list[dict], layer: int
+def _embed(trial: TrialContext, encoder: torch.nn.Module, pooling: torch.nn.Module, rows: list[dict], layer: int
            ) -> np.ndarray:
     """`pooling` of `hidden_states[layer]` for every row; each rank embeds a share of the length-sorted batches."""
     device = next(encoder.parameters()).device
-    pad_id = worker.tokenizer.pad_token_id
-    batches = sorted_batches([len(row["input_ids"]) for row in rows], worker.space.retrieval.batch_size)
+    pad_id = trial.tokenizer.pad_token_id
+    batches = sorted_batches([len(row["input_ids"]) for row in rows], trial.space.retrieval.batch_size)
     mine: list[tuple[np.ndarray, np.ndarray]] = []
-    for indices in batches[worker.ranks.rank :: worker.ranks.world]:
+    for indices in batches[trial.ranks.rank :: trial.ranks.world]:
         batch = {name: value.to(device) for name, value in collate([rows[int(i)] for i in indices], pad_id).items()}
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          output_hidden_states=True).hidden_states[layer]
         mine.append((np.asarray(indices), pooling(hidden, batch).cpu().numpy()))
     out = np.zeros((len(rows), encoder.config.hidden_size), dtype=np.float32)
-    for part in worker.ranks.gather(mine):
+    for part in trial.ranks.gather(mine):
         for indices, pooled in part:
             out[indices] = pooled
     return out

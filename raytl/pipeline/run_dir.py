@@ -7,6 +7,7 @@
     RUN_DIR/optuna.db                          the Optuna study (SQLite, when no other storage is given)
     RUN_DIR/trials/<trial_id>/summary.json     per-trial results, rewritten at every evaluation
     RUN_DIR/trials/<trial_id>/predictions/TASK/test-LANG.tsv   XTREME submission layout
+    RUN_DIR/targets/<target>/                  a `search.mode: per_target` run: one such run directory per target
 
 A run on s3:// or gs:// is the truth at its URI; every node works on a mirror of it in a local directory
 (`RAYTL_MIRROR`, default ~/.cache/raytl/mirror, then scheme/bucket/path). Ray Tune and Ray Train write `tune/`
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from raytl import storage
+from raytl.pipeline import storage
 
 if TYPE_CHECKING:
     from raytl.pipeline.store import PhaseStore
@@ -88,6 +89,11 @@ class RunDir:
     @property
     def train(self) -> Path:
         return self.root / "train"
+
+    @property
+    def targets(self) -> Path:
+        """The per-target run directories of a `search.mode: per_target` run (absent in any other run)."""
+        return self.root / "targets"
 
     @property
     def phases(self) -> Path:

@@ -2,7 +2,7 @@
 
 A phase is published as a Hugging Face model directory (safetensors) plus `manifest.json` with checksums, at the
 store's location: a directory (local or a shared mount) or a prefix on s3:// / gs://. The first trial to ask takes
-the phase's lease (see `raytl/leases.py`: created atomically, kept alive by a heartbeat, breakable once stale, so
+the phase's lease (see `leases.py`: created atomically, kept alive by a heartbeat, breakable once stale, so
 a crashed owner does not block the run), builds into a local staging directory, checksums it, then publishes:
 
 - in a directory, by renaming the staging directory into place (atomic): readers see all of it or nothing;
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raytl import storage
-from raytl.leases import Lease, held, lease_for
+from raytl.pipeline import storage
+from raytl.pipeline.leases import Lease, held, lease_for
 
 MANIFEST = "manifest.json"
 RECORDS = ("builds", "reuses")  # directories of one JSON record per build / per reuse, beside the phases
@@ -168,7 +168,7 @@ class PhaseStore:
         return self.uri(f"{phase_id}.lease")
 
     def try_lease(self, phase_id: str, owner: str) -> bool:
-        """Claim the right to build; a lease whose owner stopped heartbeating is broken (see `raytl/leases.py`)."""
+        """Claim the right to build; a lease whose owner stopped heartbeating is broken (see `leases.py`)."""
         if not self.remote:
             self.root.mkdir(parents=True, exist_ok=True)
         lease = lease_for(self.lease_location(phase_id), self.lease_seconds)

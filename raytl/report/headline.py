@@ -22,7 +22,7 @@ import pandas as pd
 
 from raytl.report.results import BASELINE, DEV_PREFIX, SCORE_PREFIX, target_names
 from raytl.report.selection import model_order
-from raytl.scoring import TASK_CATEGORIES
+from raytl.tasks.scoring import TASK_CATEGORIES
 
 CONFIG_KEYS = ["model", "intermediate", "lr_intermediate", "lr_target"]  # one configuration (raytl.search.rerun)
 XTREME_ORDER = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]

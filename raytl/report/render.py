@@ -241,7 +241,7 @@ def _xtreme_section(doc: Document, df: pd.DataFrame, protocol: str) -> None:
     doc.text(f"{protocol} Best configuration = the intermediate task with the highest mean dev score over the "
              "run's targets; the values are its test scores. Task scores (QA: (EM+F1)/2; else F1 where the "
              "task has F1, else accuracy), category scores and `all_task` as computed by "
-             "`raytl.scoring.summarize` over the run's targets; means over seeds. "
+             "`raytl.tasks.scoring.summarize` over the run's targets; means over seeds. "
              "A label such as `all_task (3 of 9 tasks)` marks an average over fewer tasks than XTREME's, "
              "which is then not comparable with published overall scores.")
     doc.table(xtreme_summary(df))

@@ -23,7 +23,7 @@ from raytl.report.headline import (
 from raytl.report.results import BASELINE
 from raytl.report.scaling import scaling_table
 from raytl.report.selection import language_scores, model_order, select_trials, task_scores
-from raytl.scoring import TASK_CATEGORIES, summarize
+from raytl.tasks.scoring import TASK_CATEGORIES, summarize
 
 
 class Config(NamedTuple):
@@ -55,7 +55,7 @@ def configurations(df: pd.DataFrame) -> list[Config]:
 
 
 def xtreme_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Task scores, then category scores and `all_task` from `raytl.scoring.summarize`, per configuration.
+    """Task scores, then category scores and `all_task` from `raytl.tasks.scoring.summarize`, per configuration.
 
     >>> xtreme_summary(load_results("runs/r1")).loc["all_task"]     # doctest: +SKIP
     """

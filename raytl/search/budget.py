@@ -18,7 +18,12 @@ from raytl.pipeline.run_dir import write_json
 class GpuHourStopper(Stopper):
     """Stops the whole search once `sum(trial wall time) x gpus_per_trial >= budget_hours`.
 
-    >>> GpuHourStopper(budget_hours=100, gpus_per_trial=8, ledger=run.root / "gpu_hours.json")  # doctest: +SKIP
+    >>> ledger = Path("/tmp/raytl-doc/gpu_hours.json"); ledger.unlink(missing_ok=True)  # RUN_DIR/gpu_hours.json
+    >>> stopper = GpuHourStopper(budget_hours=16, gpus_per_trial=8, ledger=ledger)
+    >>> stopper("t1", {"time_total_s": 3600}), stopper.stop_all()  # one hour on 8 GPUs
+    (False, False)
+    >>> stopper("t2", {"time_total_s": 3600}), stopper.used_hours(), stopper.stop_all()
+    (False, 16.0, True)
     """
 
     def __init__(self, budget_hours: float, gpus_per_trial: float, ledger: Path) -> None:

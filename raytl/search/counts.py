@@ -49,8 +49,9 @@ def first_pass_size(space: SearchSpace) -> int:
 def trial_count(space: SearchSpace) -> TrialCount:
     """The trials Tune runs (time_budget_s and gpu_hours can only stop it earlier).
 
-    >>> trial_count(space).total  # doctest: +SKIP
-    189
+    >>> from raytl.search.plan import load_checked
+    >>> trial_count(load_checked("search_spaces/scaling.yaml")).total  # 9 per-target studies x 81 trials
+    729
     """
     per_study = grid_size(space) if space.search.algorithm == "grid" else space.search.num_trials
     studies = len(space.targets) if space.search.mode == "per_target" else 1

@@ -16,7 +16,7 @@ from typing import Any
 
 from ray import tune
 
-from raytl import storage
+from raytl.pipeline import storage
 from raytl.pipeline.run_dir import RunDir
 
 

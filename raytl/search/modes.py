@@ -7,14 +7,14 @@ import pandas as pd
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
 from raytl.search.per_target import run_per_target
-from raytl.search.tuner import resume_search, run_search
+from raytl.search.tuner import resume_joint_study, run_joint_study
 
 
-def search_run(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def start_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Start a search: `raytl search SPACE.yaml`."""
-    return run_per_target(space, run) if space.search.mode == "per_target" else run_search(space, run)
+    return run_per_target(space, run) if space.search.mode == "per_target" else run_joint_study(space, run)
 
 
-def resume_run(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def continue_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search: `raytl resume RUN_DIR` (per-target: finished targets kept, the rest resumed or started)."""
-    return run_per_target(space, run) if space.search.mode == "per_target" else resume_search(space, run)
+    return run_per_target(space, run) if space.search.mode == "per_target" else resume_joint_study(space, run)

@@ -1,7 +1,7 @@
 """Ray's OptunaSearch, made truthful about fidelity: a trial the scheduler stopped early reaches Optuna as PRUNED
 (with its intermediate values), a diverged or failed one as FAIL; only finished trials are COMPLETE. Ray's own
 class records a stopped trial as COMPLETE with its partial score, which biases the sampler. The value is the
-trial's dev objective: Tune's results carry no test score (see raytl.pipeline.worker.trial_metrics)."""
+trial's dev objective: Tune's results carry no test score (see raytl.pipeline.progress.trial_metrics)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def with_driver(url: str) -> str:
     """`postgresql://` -> `postgresql+psycopg2://` when psycopg 3 (SQLAlchemy 2.1's default driver) is absent and
     psycopg2 (raytl's `postgres` extra) is installed; any other URL unchanged.
 
-    >>> with_driver("postgresql://raytl@db/raytl")  # doctest: +SKIP
-    'postgresql+psycopg2://raytl@db/raytl'
+    >>> with_driver("sqlite:///runs/q/optuna.db")  # postgresql://raytl@db/raytl -> postgresql+psycopg2://raytl@db/raytl
+    'sqlite:///runs/q/optuna.db'
     """
     scheme, _, rest = url.partition("://")
     if scheme != "postgresql" or importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2"):

@@ -19,6 +19,7 @@ from ray import tune
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.storage import join
 from raytl.search.tuner import (
     METRIC,
     build_tuner,
@@ -27,7 +28,6 @@ from raytl.search.tuner import (
     start_ray,
     study_storage,
 )
-from raytl.storage import join
 
 WINNER_KEYS = ("trial_id", "model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")
 
@@ -42,10 +42,6 @@ def target_space(space: SearchSpace, target: str) -> SearchSpace:
         "name": f"{space.name}.{target}", "targets": [target], "target": space.target_phase(target),
         "target_overrides": {},
     })
-
-
-def is_per_target_run(run: RunDir) -> bool:
-    return (run.root / "targets").is_dir()
 
 
 def prepare(space: SearchSpace, run: RunDir, target: str) -> tuple[SearchSpace, RunDir]:

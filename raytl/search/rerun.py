@@ -17,7 +17,7 @@ from ray import tune
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
 from raytl.pipeline.run_dir import RunDir
-from raytl.search.tuner import METRIC, MODE, results_table, start_ray, trainable_for
+from raytl.search.tuner import METRIC, MODE, results_table, start_ray, tune_function
 
 SAME = ("model", "intermediate", "lr_intermediate", "lr_target")  # what makes two trials one configuration
 
@@ -29,7 +29,7 @@ def rerun(space: SearchSpace, run: RunDir, trial_id: str, seeds: list[int]) -> d
     if missing:
         start_ray(space)
         tuner = tune.Tuner(
-            trainable_for(space, run),
+            tune_function(space, run),
             param_space=_point(config, missing),
             tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1,
                                         max_concurrent_trials=space.search.max_concurrent_trials),

@@ -1,6 +1,6 @@
 """The Tune trial function of `raytl simulate`: reads a transfer table instead of training, and reports exactly
 what a real trial reports (`objective`, `step`, `status`, `targets_done`, `score:TARGET`; see
-`raytl.pipeline.worker.trial_metrics`) at every evaluation of every target phase.
+`raytl.pipeline.progress.trial_metrics`) at every evaluation of every target phase.
 
 Light to import (Ray Tune and the table only, no torch): many simulated trials run at once, each in a Tune actor.
 """

@@ -7,8 +7,8 @@ steps once per distinct (model, intermediate task, learning rate, seed), a targe
 trial got. The per-target incumbent is the trial with the best reported `score:TARGET` among trials that finished
 that target; the truth is the table's best (model, intermediate task) per target at default learning rates.
 
->>> results = simulate(space, TransferTable.load("transfer.csv"), seeds=5)  # doctest: +SKIP
->>> print(format_report(space, results))  # doctest: +SKIP
+In Python (Ray starts): `results = simulate(space, TransferTable.load("transfer.csv"), seeds=5)`, then
+`print(format_report(space, results))`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from raytl.search.per_target import target_space
 from raytl.search.sim_table import TransferTable
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
 from raytl.search.space import points_to_evaluate, sampler, search_function
-from raytl.search.trainable import DRIVER_RESOURCE
+from raytl.search.trial_driver import DRIVER_RESOURCE
 from raytl.search.tuner import METRIC, MODE, start_ray, tune_config
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS

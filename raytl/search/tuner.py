@@ -11,14 +11,15 @@ from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
+from raytl.pipeline.progress import mark_status
 from raytl.pipeline.run_dir import RunDir
+from raytl.pipeline.storage import check_multinode
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
 from raytl.search.tracking import tracking_callbacks
-from raytl.search.trainable import DRIVER_RESOURCE, run_trial, trial_params
-from raytl.storage import check_multinode
+from raytl.search.trial_driver import DRIVER_RESOURCE, drive_trial, trial_params
 
 METRIC, MODE = "objective", "max"
 MAX_STEPS = 10**9  # the scheduler's horizon when a trial's length is in epochs: trials end on their own budget
@@ -53,15 +54,15 @@ def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:
 
 def horizon(space: SearchSpace) -> int:
     """The scheduler's max_t: `scheduler.max_t`, else the targets' summed max_steps when all set it."""
-    if space.scheduler.max_t:
+    if space.scheduler.type != "none" and space.scheduler.max_t:
         return space.scheduler.max_t
     steps = [space.target_phase(target).max_steps for target in space.targets]
     return sum(steps) if all(steps) else MAX_STEPS  # type: ignore[arg-type]
 
 
 def study_storage(space: SearchSpace, run: RunDir) -> str:
-    """The Optuna storage URL: `search.storage`, else SQLite in the run directory."""
-    return space.search.storage or f"sqlite:///{run.optuna_db}"
+    """The Optuna storage URL: `search.study_storage`, else SQLite in the run directory."""
+    return space.search.study_storage or f"sqlite:///{run.optuna_db}"
 
 
 def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, storage: str | None = None,
@@ -79,7 +80,7 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
         storage=rdb_storage(storage or study_storage(space, run)),
     )
     return tune.Tuner(
-        trainable_for(space, run),
+        tune_function(space, run),
         tune_config=tune_config(space, searcher),
         run_config=tune.RunConfig(
             name=run.tune.name,
@@ -126,14 +127,14 @@ def budget_stopper(space: SearchSpace, ledger: Path) -> GpuHourStopper | None:
     return GpuHourStopper(space.search.gpu_hours, gpus, ledger)
 
 
-def trainable_for(space: SearchSpace, run: RunDir):
+def tune_function(space: SearchSpace, run: RunDir):
     """The Tune trainable: the trial function with its constants, its driver on the small custom resource."""
     return tune.with_resources(
-        tune.with_parameters(run_trial, space=space, run=run), {DRIVER_RESOURCE: 1}
+        tune.with_parameters(drive_trial, space=space, run=run), {DRIVER_RESOURCE: 1}
     )
 
 
-def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def run_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run the whole search and return one row per trial."""
     run.root.mkdir(parents=True, exist_ok=True)  # the Optuna SQLite file lives there (or in the mirror)
     start_ray(space)
@@ -141,7 +142,7 @@ def run_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     return results_table(grid, space, run)
 
 
-def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
+def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
     start_ray(space)
@@ -151,7 +152,7 @@ def resume_search(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
     """The Tuner of an interrupted study: finished trials kept, unfinished resumed, errored retried."""
     return tune.Tuner.restore(
-        run.uri(run.tune), trainable=trainable_for(space, run), resume_unfinished=True, resume_errored=True
+        run.uri(run.tune), trainable=tune_function(space, run), resume_unfinished=True, resume_errored=True
     )
 
 
@@ -173,8 +174,3 @@ def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def mark_status(run: RunDir, trial_id: str, status: str) -> None:
-    summary = run.read_json(run.summary(trial_id))
-    if summary is not None and summary["status"] != status and summary["status"] in ("running", "completed"):
-        run.write_json(run.summary(trial_id), {**summary, "status": status})

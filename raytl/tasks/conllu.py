@@ -63,8 +63,13 @@ class _Sentence:
 def read_conllu(path: Path) -> list[list[Word]]:
     """Sentences of surface words; a line without 10 tab-separated columns or a bad id is an InputError.
 
-    >>> [w.form for w in read_conllu(Path("es_gsd-ud-test.conllu"))[0]]  # doctest: +SKIP
-    ['Vengo', 'del', 'mercado']
+    >>> words = [("1", "Vengo", "VERB", "0"), ("2-3", "del", "_", "_"), ("2", "de", "ADP", "4"),
+    ...          ("3", "el", "DET", "4"), ("4", "mercado", "NOUN", "1")]  # id, form, UPOS, head
+    >>> path = Path("/tmp/raytl-doc/es.conllu"); path.parent.mkdir(exist_ok=True)
+    >>> _ = path.write_text("".join(f"{i}\\t{form}\\t_\\t{upos}\\t_\\t_\\t{head}\\t_\\t_\\t_\\n"
+    ...                             for i, form, upos, head in words))
+    >>> [(w.form, w.upos) for w in read_conllu(path)[0]]  # the fused `del` takes its head's UPOS (a tie: ADP first)
+    [('Vengo', 'VERB'), ('del', 'ADP'), ('mercado', 'NOUN')]
     """
     sentences: list[list[Word]] = []
     sentence = _Sentence({}, {}, [])

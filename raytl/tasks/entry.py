@@ -90,15 +90,15 @@ XTREME_CATEGORIES = ("classification", "tagging", "qa", "retrieval")
 
 @dataclass(frozen=True)
 class Xtreme:
-    """How XTREME's official evaluator (`evaluate.py`) scores a target task; `raytl.scoring` reads nothing else.
+    """How XTREME's official evaluator (`evaluate.py`) scores a target task; `raytl.tasks.scoring` reads nothing else.
 
     `category` is one of `XTREME_CATEGORIES`; a category's score is the mean of its tasks' scores, and the QA
     category's task score is (mean EM + mean F1) / 2. `files` names the layout of one language's label and
-    prediction files (a loader in `raytl.scoring`): `label` one label per line, `index` one retrieved row index per
-    line, `pairs` `source_id<TAB>target_id` per line, `tags` one tag per line with a blank line after each sentence,
-    `qa` SQuAD JSON labels and `{question_id: answer}` predictions. `position` is the task's place in evaluate.py's
-    task order, which orders its JSON and the sum behind its overall score. The languages it scores are the task's
-    `languages`, in their order (the evaluator's too, so averages are equal bit for bit).
+    prediction files (a loader in `raytl.tasks.scoring`): `label` one label per line, `index` one retrieved row
+    index per line, `pairs` `source_id<TAB>target_id` per line, `tags` one tag per line with a blank line after
+    each sentence, `qa` SQuAD JSON labels and `{question_id: answer}` predictions. `position` is the task's place
+    in evaluate.py's task order, which orders its JSON and the sum behind its overall score. The languages it scores
+    are the task's `languages`, in their order (the evaluator's too, so averages are equal bit for bit).
 
     >>> Xtreme("qa", "qa", 6).category
     'qa'
@@ -229,8 +229,9 @@ class Task:
         """Which `data.source` values can serve every split: `hub` when each source has a public copy, `local`
         when each split has its original files, `generated` always.
 
-        >>> TASKS["ccg"].data_sources()  # doctest: +SKIP
-        ('local', 'generated')
+        >>> from raytl.tasks import TASKS
+        >>> TASKS["ccg"].data_sources(), TASKS["xnli"].data_sources()
+        (('local', 'generated'), ('hub', 'local', 'generated'))
         """
         hub = all(part.path for split in self.sources for part in self.parts(split))
         local = bool(self.local) and all(len(self.local_parts(s)) == len(self.parts(s)) for s in self.sources)

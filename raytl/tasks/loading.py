@@ -29,8 +29,10 @@ datasets.disable_progress_bars()
 def load_examples(task: Task, split: Split, lang: str, data: DataConfig) -> Dataset:
     """Canonical rows (the format's columns) of one split and language.
 
-    >>> load_examples(TASKS["xnli"], "test", "de", DataConfig(source="generated"))  # doctest: +SKIP
-    Dataset({features: ['text_a', 'text_b', 'label'], num_rows: 200})
+    >>> from raytl.tasks import TASKS
+    >>> rows = load_examples(TASKS["xnli"], "test", "de", DataConfig(source="generated", generated_eval_size=8))
+    >>> rows.column_names, rows.num_rows
+    (['text_a', 'text_b', 'label'], 8)
     """
     where = f"task '{task.name}', split '{split}', language '{lang}'"
     if lang not in task.languages and not (split == "train" and lang in task.train_languages):

@@ -3,7 +3,7 @@
 Every metric is `fn(predictions, references, language) -> dict[str, float]`, values in percent, computed the
 way XTREME's official `evaluate.py` and its third-party SQuAD/MLQA scripts compute them, down to the order of
 the floating-point operations, so the numbers compare equal to the official ones. Cross-language averages are
-not done here: they are unweighted means over languages, taken in `raytl.scoring`.
+not done here: they are unweighted means over languages, taken in `raytl.tasks.scoring`.
 
 Tatoeba uses `accuracy` (retrieved index == gold index); UD-POS and PAN-X use `seqeval_f1`, which is not token
 accuracy.

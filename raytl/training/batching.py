@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from raytl.tasks.formats.base import Batch
+from raytl.tasks.formats.base import IGNORE_INDEX, Batch
 
 GROUP_SIZE = 50  # batches per length-sorted mega-batch: enough to pad little, few enough to stay random
 
@@ -36,9 +36,6 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     """Longest first, so the first batch shows the peak memory at once."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-IGNORE_INDEX = -100  # what torch's cross-entropy skips: padded positions of per-token labels
 
 
 def row_length(row: dict) -> int:

@@ -81,10 +81,8 @@ def model_construction(config: dict[str, Any]) -> Iterator[None]:
 
     Hugging Face models see the config through `HfDeepSpeedConfig` (transformers keeps only a weak reference, so it
     is held here for the whole block): `from_pretrained` and `_from_config` then enter `deepspeed.zero.Init` and
-    load or initialise each weight into its partition.
-
-    >>> with model_construction(config):  # doctest: +SKIP
-    ...     model = TaskModel(build_encoder(entry, tokenizer, seed), head)
+    load or initialise each weight into its partition. The worker builds its model as
+    `with model_construction(config): model = TaskModel(build_encoder(entry, tokenizer, seed), head)`.
     """
     if config["zero_optimization"]["stage"] != 3:
         yield
@@ -157,15 +155,48 @@ class Engine:
         self.ds.eval()
         return self.ds({key: value.to(self.device) for key, value in batch.items()}).float().cpu()
 
-    def save(self, directory: Path, client_state: dict[str, Any]) -> None:
-        """Every rank saves its shard; DeepSpeed synchronises the ranks."""
-        self.ds.save_checkpoint(str(directory), tag=CHECKPOINT_TAG, client_state=client_state)
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model the engine trains (a `TaskModel`), e.g. to select a mixture head."""
+        return self.ds.module
 
-    def load(self, directory: Path) -> dict[str, Any]:
+    def save(self, directory: Path, selected: list[torch.Tensor] | None = None,
+             files: dict[str, str] | None = None) -> None:
+        """A checkpoint a phase resumes from exactly: every rank's DeepSpeed shard and random state (dropout
+        masks), its share of the `selected` weights (a `snapshot`) if any, and `files` (name -> text, written by
+        rank 0, e.g. the trial's progress). Collective."""
+        self.ds.save_checkpoint(str(directory), tag=CHECKPOINT_TAG, client_state={})
+        rank = _rank()
+        state = {"cpu": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available()
+                                                  else {})}
+        torch.save(state, directory / f"rng-rank{rank}.pt")
+        if selected is not None:
+            torch.save(selected, directory / f"selected-rank{rank}.pt")
+        if rank == 0:
+            for name, text in (files or {}).items():
+                (directory / name).write_text(text)
+
+    def load(self, directory: Path) -> list[torch.Tensor] | None:
+        """Restore a `save`d checkpoint (weights, optimizer, schedule, random state); returns this rank's share of
+        the selected weights saved with it, if any."""
         _, client_state = self.ds.load_checkpoint(str(directory), tag=CHECKPOINT_TAG)
         if client_state is None:
             raise RuntimeError(f"no DeepSpeed checkpoint in {directory}")
-        return client_state
+        rank = _rank()
+        rng = directory / f"rng-rank{rank}.pt"
+        if rng.is_file():  # a checkpoint written before random states were saved has none
+            state = torch.load(rng, weights_only=True)
+            torch.set_rng_state(state["cpu"])
+            if "cuda" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state(state["cuda"])
+        selected = directory / f"selected-rank{rank}.pt"
+        return torch.load(selected, weights_only=True) if selected.is_file() else None
+
+    def submodule_writer(self, name: str) -> Callable[[Path], None]:
+        """A function that writes submodule `name` (e.g. `encoder`) as a Hugging Face model directory. Collective:
+        every rank calls this (the weights are gathered under ZeRO-3); the main rank calls what it returns."""
+        state, module = self.state_dict_of(name), getattr(self.ds.module, name)
+        return lambda directory: module.save_pretrained(directory, state_dict=state)
 
     def snapshot(self) -> list[torch.Tensor]:
         """A CPU copy of this rank's share of the weights, without communication: its partition under ZeRO-3 (so
@@ -197,6 +228,10 @@ class Engine:
 def _local(param: torch.Tensor) -> torch.Tensor:
     """The part of a parameter this rank holds: its ZeRO-3 partition, or the parameter itself."""
     return param.ds_tensor if hasattr(param, "ds_tensor") else param.data
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,9 @@ def zero3_model_states(
 def encoder_params(entry: ModelEntry) -> int:
     """The entry's parameter count; for tiny entries (built from config) the XLM-R formula with the tiny vocabulary.
 
-    >>> encoder_params(ZOO["tiny"])  # doctest: +SKIP
-    132544
+    >>> from raytl.models.zoo import ZOO
+    >>> encoder_params(ZOO["tiny"]), encoder_params(ZOO["large"])
+    (164032, 558840832)
     """
     if entry.params:
         return entry.params
@@ -113,8 +114,10 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """Per-GPU memory of training `entry` with `settings` on micro-batches of `tokens`-long rows.
 
+    >>> from raytl.models.zoo import ZOO
     >>> settings = DeepSpeedSettings(3, "none", "bf16", world=8, micro_batch=4, hidden_size=4096)
-    >>> estimate_memory(ZOO["xxl"], settings, tokens=128).describe()  # doctest: +SKIP
+    >>> estimate_memory(ZOO["xxl"], settings, tokens=128).describe()
+    '32.0 GiB = model states 26.2 + activations 3.7 + buffers 0.1 + reserve 2.0'
     """
     element = 4 if settings.precision == "fp32" else 2
     return MemoryEstimate(

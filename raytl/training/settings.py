@@ -46,8 +46,14 @@ def resolve_settings(
 ) -> DeepSpeedSettings:
     """`auto` -> the zoo entry's defaults; bf16 only where the GPU supports it (else fp16); fp32 on CPU.
 
-    >>> resolve_settings(DeepSpeedConfig(), ZOO["xl"], 8, 32, 2, on_gpu=True).zero_stage  # doctest: +SKIP
-    3
+    >>> from raytl.models.zoo import ZOO
+    >>> gpu = resolve_settings(DeepSpeedConfig(), ZOO["xl"], 8, 32, 2, on_gpu=True)
+    >>> gpu.zero_stage, gpu.precision, gpu.micro_batch
+    (3, 'bf16', 2)
+    >>> resolve_settings(DeepSpeedConfig(), ZOO["xl"], 8, 32, 2, on_gpu=True, bf16_supported=False).precision
+    'fp16'
+    >>> resolve_settings(DeepSpeedConfig(), ZOO["xl"], 8, 32, None, on_gpu=False).precision
+    'fp32'
     """
     precision = entry.precision if requested.precision == "auto" else requested.precision
     if on_gpu and precision == "bf16" and not bf16_supported:

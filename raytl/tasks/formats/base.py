@@ -16,7 +16,10 @@ from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
 
+IGNORE_INDEX = -100  # torch's cross-entropy skips it: padding, sub-words after the first, unmasked MLM tokens
+
 Batch = dict[str, torch.Tensor]
+IGNORE_INDEX = -100  # what torch's cross-entropy skips: per-token labels of padding, special tokens, sub-words
 
 TargetPhase = Literal["train", "embed"]
 """How a target task of a format is run after the intermediate phase: `train` fine-tunes encoder and head with

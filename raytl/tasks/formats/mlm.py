@@ -19,9 +19,8 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch, EncoderConfig, Format
+from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import lexicon, stable_seed
-from raytl.training.batching import IGNORE_INDEX
 
 
 class MaskedLMHead(nn.Module):

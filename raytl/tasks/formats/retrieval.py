@@ -22,10 +22,17 @@ from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from raytl.retrieval import dedup_sentences, fit_threshold, mean_pool, mine_pairs, nearest_neighbours, pairs_to_ids
 from raytl.tasks.entry import Task
 from raytl.tasks.formats.base import Batch, EncoderConfig, Format
 from raytl.tasks.generate import N_CONCEPTS, lexicon
+from raytl.tasks.sentence_retrieval import (
+    dedup_sentences,
+    fit_threshold,
+    mean_pool,
+    mine_pairs,
+    nearest_neighbours,
+    pairs_to_ids,
+)
 
 MINING_NEIGHBOURS = 4  # k of the ratio margin, as XTREME's BUCC mining
 

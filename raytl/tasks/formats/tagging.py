@@ -18,10 +18,9 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch, EncoderConfig, Format
+from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, lexicon
 
-IGNORE_INDEX = -100  # torch's cross-entropy skips it: sub-words after the first, special tokens, padding
 LONG_SHARE = 0.05  # generated sentences longer than the quickstart's max_length, to exercise segmenting
 LONG_WORDS = (50, 90)
 SHORT_WORDS = (4, 14)

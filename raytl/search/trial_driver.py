@@ -13,7 +13,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
-from raytl.pipeline.worker import train_loop_per_worker
+from raytl.pipeline.trial import train_loop_per_worker
 
 DRIVER_RESOURCE = "trial_driver"  # a custom resource, so a trial's driver takes no CPU from its workers
 
@@ -29,7 +29,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
+def drive_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
     """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
     trial_id = tune.get_context().get_trial_id()
     # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose

@@ -7,10 +7,10 @@ from pathlib import Path
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
 from raytl.errors import InputError
 from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
-from raytl.planner import check_fits, entries, gpu_bytes
+from raytl.pipeline.storage import check_writable
 from raytl.search.counts import describe_trials
+from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
-from raytl.storage import check_writable
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
 from raytl.tasks.formats import FORMATS
 from raytl.training.memory import GIB
@@ -19,7 +19,8 @@ from raytl.training.memory import GIB
 def load_checked(path: str | Path, storage: str | None = None, name: str | None = None) -> SearchSpace:
     """Validate a search-space file against the known tasks and models, and its storage path. Raises InputError.
 
-    >>> space = load_checked("search_spaces/quickstart.yaml")  # doctest: +SKIP
+    >>> load_checked("search_spaces/quickstart.yaml").targets
+    ['xnli', 'pawsx']
     """
     space = load_space(path, models=list(ZOO), intermediate_tasks=INTERMEDIATE_TASKS, targets=TARGET_TASKS,
                        task_sources=TASK_SOURCES)
@@ -39,8 +40,8 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
     """The hidden layer each model embeds the searched retrieval targets with (none searched: empty); an explicit
     `retrieval.layer` deeper than a model is a one-line InputError.
 
-    >>> retrieval_layers(space, "space.yaml")  # doctest: +SKIP
-    {'base': 7, 'large': 14}
+    >>> retrieval_layers(load_checked("search_spaces/scaling.yaml"), "scaling.yaml")
+    {'large': 14, 'xl': 21, 'xxl': 28}
     """
     if not any(FORMATS[TASKS[target].format].target_phase == "embed" for target in space.targets):
         return {}

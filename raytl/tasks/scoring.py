@@ -45,8 +45,14 @@ def score_dirs(pred_dir: str | Path, label_dir: str | Path) -> dict[str, Any]:
     folder every language of `OFFICIAL_LANGUAGES[task]` needs both files (else `InputError` naming the language);
     files of other languages are ignored, as evaluate.py never opens them.
 
-    >>> score_dirs("run/predictions", "xtreme/labels")["xnli"]["avg_accuracy"]  # doctest: +SKIP
-    79.2
+    >>> for side, labels in (("predictions", "1 0 1 1"), ("labels", "1 0 0 1")):  # RUN_DIR/trials/ID/predictions
+    ...     for lang in OFFICIAL_LANGUAGES["pawsx"]:
+    ...         path = Path(f"/tmp/raytl-doc/{side}/pawsx/test-{lang}.tsv")
+    ...         path.parent.mkdir(parents=True, exist_ok=True)
+    ...         _ = path.write_text("\\n".join(labels.split()) + "\\n")
+    >>> scores = score_dirs("/tmp/raytl-doc/predictions", "/tmp/raytl-doc/labels")
+    >>> list(scores), scores["pawsx"]["avg_accuracy"]  # no category or all_task: not all their tasks are here
+    (['pawsx'], 75.0)
     """
     pred_dir, label_dir = Path(pred_dir), Path(label_dir)
     for folder in (pred_dir, label_dir):
@@ -67,8 +73,11 @@ def score_dirs(pred_dir: str | Path, label_dir: str | Path) -> dict[str, Any]:
 def score_file(task: str, prediction_file: Path, label_file: Path, language: str) -> dict[str, float]:
     """One language of one task: the metric dict evaluate.py computes for that file pair.
 
-    >>> score_file("xnli", Path("pred/test-de.tsv"), Path("gold/test-de.tsv"), "de")  # doctest: +SKIP
-    {'accuracy': 78.1}
+    >>> Path("/tmp/raytl-doc/xnli").mkdir(parents=True, exist_ok=True)
+    >>> _ = Path("/tmp/raytl-doc/xnli/pred.tsv").write_text("entailment\\nneutral\\n")
+    >>> _ = Path("/tmp/raytl-doc/xnli/gold.tsv").write_text("entailment\\ncontradiction\\n")
+    >>> score_file("xnli", Path("/tmp/raytl-doc/xnli/pred.tsv"), Path("/tmp/raytl-doc/xnli/gold.tsv"), "de")
+    {'accuracy': 50.0}
     """
     entry = TASKS[task]
     predictions, references = _LOADERS[_files(task)](Path(prediction_file), Path(label_file))

@@ -33,7 +33,7 @@ def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
 
     >>> resolve("runs/exp1")[1] == os.path.abspath("runs/exp1")
     True
-    >>> resolve("s3://my-bucket/raytl-runs?region=us-west-2")[1]   # doctest: +SKIP
+    >>> resolve("s3://my-bucket/raytl-runs?region=us-west-2")[1]  # with a region, nothing is looked up
     'my-bucket/raytl-runs'
     """
     if is_local(uri_or_path):
@@ -140,11 +140,8 @@ def check_multinode(uri: str, num_nodes: int, *, file: str, key_path: str, share
 
 
 def shared_mounts() -> list[Path]:
-    """Mount points the user declared shared in RAYTL_SHARED_FS, as absolute paths.
-
-    >>> shared_mounts()   # with RAYTL_SHARED_FS=/mnt/nfs:/fsx   # doctest: +SKIP
-    [PosixPath('/mnt/nfs'), PosixPath('/fsx')]
-    """
+    """Mount points the user declared shared in RAYTL_SHARED_FS, as absolute paths: with
+    RAYTL_SHARED_FS=/mnt/nfs:/fsx, `[PosixPath('/mnt/nfs'), PosixPath('/fsx')]`."""
     entries = os.environ.get(SHARED_FS_ENV, "").split(os.pathsep)
     return [Path(os.path.abspath(os.path.expanduser(e))) for e in entries if e.strip()]
 
@@ -318,10 +315,8 @@ def delete_dir(uri: str) -> None:
 
 
 def upload_dir(local_dir: str, uri: str) -> None:
-    """Copy a local directory tree to uri (which becomes a copy of local_dir).
-
-    >>> upload_dir("/tmp/raytl-doc/ckpt", "s3://my-bucket/raytl-runs/run1/ckpt")   # doctest: +SKIP
-    """
+    """Copy a local directory tree to uri (which becomes a copy of local_dir), e.g.
+    `upload_dir("/tmp/ckpt", "s3://my-bucket/raytl-runs/run1/ckpt")`."""
     fs, path = resolve(uri)
     pafs.copy_files(
         _local_path(local_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
@@ -331,9 +326,13 @@ def upload_dir(local_dir: str, uri: str) -> None:
 def download_dir(uri: str, local_dir: str) -> None:
     """Copy the tree under uri into local_dir (created if needed).
 
-    >>> download_dir("s3://my-bucket/raytl-runs/run1/ckpt", "/tmp/ckpt")   # doctest: +SKIP
+    >>> write_bytes("/tmp/raytl-doc/bucket/ckpt/model.bin", b"w")  # a local path stands in for s3://bucket/ckpt
+    >>> delete_dir("/tmp/raytl-doc/down"); download_dir("/tmp/raytl-doc/bucket/ckpt", "/tmp/raytl-doc/down")
+    >>> list_files("/tmp/raytl-doc/down")
+    ['model.bin']
     """
     fs, path = resolve(uri)
+    Path(_local_path(local_dir)).mkdir(parents=True, exist_ok=True)  # pyarrow creates only the tree's subfolders
     pafs.copy_files(
         path, _local_path(local_dir), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
     )
@@ -348,14 +347,14 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     fall back to os.open(O_CREAT | O_EXCL), still exactly one winner but briefly visible while written.
 
     Object stores: atomic too, through the store's conditional write (S3 `If-None-Match: *`, GCS
-    `ifGenerationMatch=0`; see `raytl.leases.object_store`), which pyarrow does not expose.
+    `ifGenerationMatch=0`; see `raytl.pipeline.buckets`), which pyarrow does not expose.
 
     >>> delete("/tmp/raytl-doc/claim")  # from an earlier run of this example
     >>> create_exclusive("/tmp/raytl-doc/claim", b"trial-1"), create_exclusive("/tmp/raytl-doc/claim", b"2")
     (True, False)
     """
     if not is_local(uri):
-        from raytl.leases import object_store  # the cloud SDKs, only for object stores
+        from raytl.pipeline.buckets import object_store  # the cloud SDKs, only for object stores
 
         return object_store(uri).create(urlsplit(uri).path.lstrip("/"), data) is not None
     return _create_exclusive_local(resolve(uri)[1], data)
