@@ -127,11 +127,11 @@ def tasks(
     from raytl.tasks import TASKS
 
     if name is None:
-        typer.echo(f"{'task':14} {'role':12} {'format':16} {'metric':14} {'complexity (intermediate tasks)':46} "
+        typer.echo(f"{'task':14} {'role':12} {'format':17} {'metric':14} {'complexity (intermediate tasks)':46} "
                    "languages")
         for task in TASKS.values():
             complexity = task.complexity.label() if task.complexity else "-"
-            typer.echo(f"{task.name:14} {task.role:12} {task.format:16} {task.metric:14} {complexity:46} "
+            typer.echo(f"{task.name:14} {task.role:12} {task.format:17} {task.metric:14} {complexity:46} "
                        f"{' '.join(task.languages)}")
         return
     if name not in TASKS:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
+from datasets import Dataset
 
 from raytl.config import DataConfig, parse_space
 from raytl.errors import InputError
+from raytl.models.tokenizer import load_tokenizer
 from raytl.models.zoo import ZOO, retrieval_layer
 from raytl.pipeline.context import TrialContext
 from raytl.pipeline.phase_id import TrialParams
@@ -20,7 +24,9 @@ from raytl.pipeline.run_dir import RunDir
 from raytl.search.plan import describe, load_checked, retrieval_layers
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
+from raytl.tasks.formats.retrieval import BITEXT_MINING, NEAREST_NEIGHBOUR
 from raytl.tasks.loading import load_examples
+from raytl.tasks.metrics import METRICS
 from raytl.training.engine import Ranks
 from tests.conftest import tiny_space, write_space
 
@@ -124,7 +130,7 @@ def test_bucc_original_files_keep_distractors(tmp_path: Path) -> None:
     (folder / "de-en.training.en").write_text("en-1\tHello world\nen-2\tOnly here\n")
     (folder / "de-en.training.gold").write_text("de-1\ten-1\n")
     examples = load_examples(TASKS["bucc2018"], "test", "de", DataConfig(source="local", dir=tmp_path))
-    corpus = FORMATS["retrieval"].corpus(examples)
+    corpus = BITEXT_MINING.corpus(examples)
     assert corpus.gold == {("de-1", "en-1")}
     assert corpus.source.texts == ["Hallo Welt", "Nur hier"] and corpus.source.ids == [None, "de-2"]  # duplicate text
     assert sorted(corpus.target.ids) == ["en-1", "en-2"]
@@ -145,5 +151,29 @@ def test_genuine_tatoeba_files_load_for_every_language() -> None:
     data = DataConfig(source="local", dir=SHARED / "tatoeba")
     for lang in TASKS["tatoeba"].languages:
         examples = load_examples(TASKS["tatoeba"], "test", lang, data)
-        corpus = FORMATS["retrieval"].corpus(examples)
+        corpus = NEAREST_NEIGHBOUR.corpus(examples)
         assert 0 < len(examples) <= 1000 and len(corpus.source.texts) == len(corpus.target.texts) == len(examples)
+
+
+def test_decode_runs_each_declared_protocol_on_the_embeddings() -> None:
+    """Planted embeddings (each pair shares a direction): nearest neighbour retrieves every row; mining, with the
+    threshold calibrated on the split, keeps exactly the gold pairs and not the distractors."""
+    for task in (TASKS["tatoeba"], TASKS["bucc2018"]):
+        fmt = FORMATS[task.format]
+        examples = Dataset.from_list(fmt.generate(task, "de", 40, random.Random(1)))
+        rows = fmt.encode(examples, load_tokenizer(ZOO["tiny"]), 32, task).to_list()
+        corpus = fmt.corpus(examples)
+        gold = sorted(corpus.gold)
+        source_pair, target_pair = {s: n for n, (s, _) in enumerate(gold)}, {t: n for n, (_, t) in enumerate(gold)}
+        own = iter(range(len(gold), len(rows) + len(gold)))  # a direction of its own for an unpaired sentence
+        directions = [source_pair.get(i, next(own)) for i in corpus.source.ids]
+        directions += [target_pair.get(i, next(own)) for i in corpus.target.ids]
+        embeddings = torch.eye(len(rows) + len(gold))[directions] + 0.05  # no cosine of 0: no 0/0 margin
+        threshold = fmt.calibrate(embeddings, rows, examples, task)
+        metrics = METRICS[task.metric](fmt.decode(embeddings, rows, examples, task, threshold),
+                                       fmt.references(examples, task, rows), "de")
+        assert metrics[task.dev_key] == 100.0, task.name
+    with pytest.raises(ValueError, match="bitext_mining: decoding needs the threshold `calibrate` fits on dev data"):
+        fmt.decode(embeddings, rows, examples, task)
+    with pytest.raises(TypeError, match="format 'bitext_mining' is never trained"):
+        fmt.loss(embeddings, {})

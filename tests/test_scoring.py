@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from raytl.errors import InputError
-from raytl.tasks.scoring import OFFICIAL_LANGUAGES, TASK_CATEGORIES, score_dirs, summarize, task_score
+from raytl.tasks import TASKS
+from raytl.tasks.scoring import OFFICIAL_LANGUAGES, TASK_CATEGORIES, score_dirs, score_file, summarize, task_score
 
 
 def _squad(answers: dict[str, list[str]]) -> str:
@@ -245,3 +246,33 @@ def test_shared_xtreme_eval_matches_the_official_evaluator() -> None:
     assert result["bucc2018"]["recall"]["ru"] == 71.5
     assert result["tatoeba"]["accuracy"]["jv"] == 66.0
     assert len(result["panx"]["f1"]) == 40 and len(result["udpos"]["f1"]) == 33
+
+
+# evaluate.py's TASK2LANGS and GROUP2TASK, copied here (tests must not read ../shared): the catalog entries' `xtreme`
+# and `languages` must reproduce them, order included, for averages equal to the official ones bit for bit
+EVALUATE_PY_LANGUAGES = {
+    "pawsx": "de en es fr ja ko zh",
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh",
+    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh "
+    "kk tr et fi hu",
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh",
+    "bucc2018": "de fr ru zh",
+    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr et "
+    "fi hu",
+    "xquad": "en es de el ru tr ar vi th zh hi",
+    "mlqa": "en es de ar hi vi zh",
+    "tydiqa": "en ar bn fi id ko ru sw te",
+}
+EVALUATE_PY_GROUPS = {"classification": {"pawsx", "xnli"}, "tagging": {"udpos", "panx"},
+                      "qa": {"xquad", "mlqa", "tydiqa"}, "retrieval": {"bucc2018", "tatoeba"}}
+
+
+def test_the_catalog_reproduces_the_official_evaluators_lists() -> None:
+    assert {task: " ".join(langs) for task, langs in OFFICIAL_LANGUAGES.items()} == EVALUATE_PY_LANGUAGES
+    assert list(OFFICIAL_LANGUAGES) == OFFICIAL_TASK_ORDER
+    assert {category: set(tasks) for category, tasks in TASK_CATEGORIES.items()} == EVALUATE_PY_GROUPS
+    assert list(TASK_CATEGORIES) == list(EVALUATE_PY_GROUPS)
+    xtreme = {name: task.xtreme for name, task in TASKS.items() if task.xtreme}
+    assert sorted(x.position for x in xtreme.values()) == list(range(9)) and set(xtreme) == set(OFFICIAL_TASK_ORDER)
+    with pytest.raises(InputError, match="mnli: not one of XTREME's tasks; `raytl score` scores pawsx, xnli, panx"):
+        score_file("mnli", Path("p.tsv"), Path("l.tsv"), "en")

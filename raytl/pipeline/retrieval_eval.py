@@ -1,6 +1,8 @@
-"""Retrieval targets (BUCC, Tatoeba): no training, so each is evaluated once per encoder and the result cached in
-the run; every trial with the same intermediate encoder reuses it. Embedding is sharded across the trial's workers,
-in inference precision, under no-grad."""
+"""The `embed` target phase (formats whose `target_phase` is "embed": Tatoeba, BUCC): no training, so each target
+is evaluated once per encoder and the result cached in the run; every trial with the same intermediate encoder
+reuses it. Only the format contract is used: `encode`, `head` (the pooling of the chosen hidden layer), `calibrate`
+(on dev only), `decode`, `references`, `submission`. Embedding is sharded across the trial's workers, in inference
+precision, under no-grad."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset
 
 from raytl.config import NO_INTERMEDIATE
 from raytl.models.zoo import retrieval_layer
@@ -17,10 +20,8 @@ from raytl.pipeline.phase_id import intermediate_phase_id
 from raytl.pipeline.progress import TargetResult, TrialRecord
 from raytl.tasks import TASKS, Task
 from raytl.tasks.formats import FORMATS
-from raytl.tasks.formats.retrieval import PROTOCOLS, Retrieval
 from raytl.tasks.metrics import METRICS
 from raytl.tasks.scoring import task_score
-from raytl.tasks.sentence_retrieval import mean_pool
 from raytl.training.batching import collate, sorted_batches
 
 
@@ -57,38 +58,33 @@ def _encoder_key(trial: TrialContext) -> str:
 
 
 def _evaluate(trial: TrialContext, target: str, encoder_dir: Path | None, layer: int) -> dict[str, Any]:
-    """Dev first (BUCC fits its mining threshold there), then test with the dev-fitted thresholds."""
+    """Dev first (a format that fits a threshold, BUCC's, fits it there), then test with the dev-fitted
+    thresholds of the same task and language."""
     task = TASKS[target]
     dev_task = TASKS[task.dev_from or task.name]
     encoder = _inference_encoder(trial, encoder_dir)
     dev_languages, thresholds = {}, {}
     for lang in dev_task.selection_languages(trial.space.selection):
-        metrics, _, thresholds[lang] = _retrieve(trial, encoder, dev_task, "validation", lang, layer, None)
-        dev_languages[lang] = metrics
+        examples, rows, embeddings = _embedded(trial, encoder, dev_task, "validation", lang, layer)
+        thresholds[lang] = FORMATS[dev_task.format].calibrate(embeddings, rows, examples, dev_task)
+        dev_languages[lang], _ = _retrieve(dev_task, lang, examples, rows, embeddings, thresholds[lang])
     languages, submissions = {}, {}
     for lang in task.languages:
         threshold = thresholds.get(lang) if dev_task is task else None
-        languages[lang], submissions[lang], _ = _retrieve(trial, encoder, task, "test", lang, layer, threshold)
+        examples, rows, embeddings = _embedded(trial, encoder, task, "test", lang, layer)
+        languages[lang], submissions[lang] = _retrieve(task, lang, examples, rows, embeddings, threshold)
     return {"dev_task": dev_task.name, "dev_languages": dev_languages, "languages": languages,
             "submissions": submissions, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
             "layer": layer, "pooling": "mean over non-pad tokens"}
 
 
-def _retrieve(trial: TrialContext, encoder: torch.nn.Module, task: Task, split: str, lang: str, layer: int,
-              threshold: float | None) -> tuple[dict[str, float], tuple[str, str], float | None]:
-    """One language of one split: metrics, submission file (suffix, text) and the threshold used. Without a
-    threshold, a protocol that fits one (BUCC) fits it on this split, which only dev data may be."""
-    fmt: Retrieval = FORMATS[task.format]  # type: ignore[assignment]
-    protocol = PROTOCOLS[task.metric]
-    corpus, src, trg = _embedded(trial, encoder, task, split, lang, layer)
-    if protocol.fit is not None and threshold is None:
-        if split != "validation":
-            raise ValueError(f"{task.name}: a mining threshold is fitted on dev data only, not on '{split}'")
-        threshold = protocol.fit(corpus, src, trg)
-    examples, _ = encoded(trial, task, split, lang, trial.space.retrieval.max_length)
-    predictions = protocol.predict(corpus, src, trg, threshold)
-    metrics = METRICS[task.metric](predictions, fmt.references(examples, task), lang)
-    return metrics, fmt.submission(predictions, examples), threshold
+def _retrieve(task: Task, lang: str, examples: Dataset, rows: list[dict], embeddings: torch.Tensor,
+              threshold: float | None) -> tuple[dict[str, float], tuple[str, str]]:
+    """One language of one split: its metrics and its submission file (suffix, text)."""
+    fmt = FORMATS[task.format]
+    predictions = fmt.decode(embeddings, rows, examples, task, threshold)
+    metrics = METRICS[task.metric](predictions, fmt.references(examples, task, rows), lang)
+    return metrics, fmt.submission(predictions, examples)
 
 
 def _inference_encoder(trial: TrialContext, encoder_dir: Path | None) -> torch.nn.Module:
@@ -99,27 +95,27 @@ def _inference_encoder(trial: TrialContext, encoder_dir: Path | None) -> torch.n
     return encoder
 
 
-def _embedded(trial: TrialContext, encoder: torch.nn.Module, task, split: str, lang: str, layer: int):
+def _embedded(trial: TrialContext, encoder: torch.nn.Module, task: Task, split: str, lang: str, layer: int
+              ) -> tuple[Dataset, list[dict], torch.Tensor]:
+    """The split's examples, their encoded rows and one pooled embedding per row (in row order)."""
     examples, rows = encoded(trial, task, split, lang, trial.space.retrieval.max_length)
-    embeddings = _embed(trial, encoder, rows, layer)
-    sides = np.array([row["side"] for row in rows])
-    corpus = FORMATS[task.format].corpus(examples)
-    return corpus, embeddings[sides == 0], embeddings[sides == 1]
+    pooling = FORMATS[task.format].head(encoder.config, task)
+    return examples, rows, torch.from_numpy(_embed(trial, encoder, pooling, rows, layer))
 
 
 @torch.no_grad()
-def _embed(trial: TrialContext, encoder: torch.nn.Module, rows: list[dict], layer: int) -> np.ndarray:
-    """Mean-pooled `hidden_states[layer]` of every row; each rank embeds a share of the length-sorted batches."""
+def _embed(trial: TrialContext, encoder: torch.nn.Module, pooling: torch.nn.Module, rows: list[dict], layer: int
+           ) -> np.ndarray:
+    """`pooling` of `hidden_states[layer]` for every row; each rank embeds a share of the length-sorted batches."""
     device = next(encoder.parameters()).device
     pad_id = trial.tokenizer.pad_token_id
     batches = sorted_batches([len(row["input_ids"]) for row in rows], trial.space.retrieval.batch_size)
     mine: list[tuple[np.ndarray, np.ndarray]] = []
     for indices in batches[trial.ranks.rank :: trial.ranks.world]:
-        batch = collate([rows[int(i)] for i in indices], pad_id)
-        hidden = encoder(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+        batch = {name: value.to(device) for name, value in collate([rows[int(i)] for i in indices], pad_id).items()}
+        hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          output_hidden_states=True).hidden_states[layer]
-        pooled = mean_pool(hidden.float(), batch["attention_mask"].to(device)).cpu().numpy()
-        mine.append((np.asarray(indices), pooled))
+        mine.append((np.asarray(indices), pooling(hidden, batch).cpu().numpy()))
     out = np.zeros((len(rows), encoder.config.hidden_size), dtype=np.float32)
     for part in trial.ranks.gather(mine):
         for indices, pooled in part:

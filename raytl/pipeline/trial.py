@@ -44,6 +44,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         record.finish(status="diverged", note=str(exc))
 
 
+TARGET_PHASES = {"train": train_target, "embed": evaluate_retrieval}
+"""A format's declared `target_phase` -> the phase that runs a target of that format."""
+
+
 def run_trial(trial: TrialContext, record: TrialRecord) -> None:
     """The phases of one trial, from wherever its record says it stopped."""
     pending = record.pending()
@@ -52,10 +56,7 @@ def run_trial(trial: TrialContext, record: TrialRecord) -> None:
         return
     encoder_dir = obtain_intermediate(trial, on_step=record.first_step)
     for target in pending:
-        if FORMATS[TASKS[target].format].trains:
-            train_target(trial, target, encoder_dir, record)
-        else:  # retrieval: the encoder's embeddings, no target training
-            evaluate_retrieval(trial, target, encoder_dir, record)
+        TARGET_PHASES[FORMATS[TASKS[target].format].target_phase](trial, target, encoder_dir, record)
 
 
 def _resume_point() -> Path | None:

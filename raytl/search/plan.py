@@ -12,6 +12,7 @@ from raytl.search.counts import describe_trials
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
+from raytl.tasks.formats import FORMATS
 from raytl.training.memory import GIB
 
 
@@ -42,7 +43,7 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
     >>> retrieval_layers(load_checked("search_spaces/scaling.yaml"), "scaling.yaml")
     {'large': 14, 'xl': 21, 'xxl': 28}
     """
-    if not any(TASKS[target].format == "retrieval" for target in space.targets):
+    if not any(FORMATS[TASKS[target].format].target_phase == "embed" for target in space.targets):
         return {}
     try:
         return {name: retrieval_layer(entry, space.retrieval.layer) for name, entry in entries(space).items()}

@@ -106,7 +106,7 @@ def trial_plan(space: SearchSpace, noise_seed: int) -> TrialPlan:
     targets = []
     for name in space.targets:
         phase = space.target_phase(name)
-        trains = FORMATS[TASKS[name].format].trains if name in TASKS else True
+        trains = FORMATS[TASKS[name].format].target_phase == "train" if name in TASKS else True
         targets.append(TargetPlan(name, phase.max_steps if trains else 0, phase.eval_every,  # type: ignore[arg-type]
                                   {model: phase.default_lr(model) for model in space.models}))
     return TrialPlan(tuple(targets), {m: space.intermediate.default_lr(m) for m in space.models}, noise_seed)

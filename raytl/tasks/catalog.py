@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raytl.tasks.entry import Complexity, HubSource, LocalFile, Task
+from raytl.tasks.entry import Complexity, HubSource, LocalFile, Task, Xtreme
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI/SNLI index order
 
@@ -78,11 +78,10 @@ UDPOS_LANGUAGES = ("af", "ar", "bg", "de", "el", "en", "es", "et", "eu", "fa", "
     "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
 XNLI_LANGUAGES = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
 PAWSX_LANGUAGES = tuple("de en es fr ja ko zh".split())
-MLQA_LANGUAGES = tuple("ar de en es hi vi zh".split())
+MLQA_LANGUAGES = tuple("en es de ar hi vi zh".split())
 UDPOS_NO_DEV = ("kk", "th", "tl", "yo")  # UD v2.5 has no dev treebank for them (the hub copy no validation split)
-PANX_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
-    "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl",
-    "tr", "ur", "vi", "yo", "zh")
+PANX_LANGUAGES = tuple("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th "
+                       "sw yo my zh kk tr et fi hu".split())
 
 
 def _mc(task: str, path: str, config: str | None, split: str, features: dict[str, str]) -> HubSource:
@@ -170,6 +169,7 @@ _TASKS = [
         label_aliases={"contradictory": "contradiction"},
         world="nli",
         dev_languages=XNLI_LANGUAGES,
+        xtreme=Xtreme("classification", "label", position=1),
         description="XNLI: train on English MultiNLI, test 5,010 pairs in each of 15 languages",
     ),
     Task(
@@ -192,6 +192,7 @@ _TASKS = [
         labels=("0", "1"),
         world="paraphrase",
         dev_languages=PAWSX_LANGUAGES,
+        xtreme=Xtreme("classification", "label", position=0),
         description="PAWS-X: train on English PAWS-Wiki (49,401 pairs), test 2,000 pairs in each of 7 languages",
     ),
     Task(
@@ -217,7 +218,7 @@ _TASKS = [
         role="target",
         format="span_qa",
         metric="squad",
-        languages=tuple(["ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"]),
+        languages=tuple("en es de el ru tr ar vi th zh hi".split()),
         sources={
             "train": _SQUAD_V1_TRAIN,
             "validation": _qa("rajpurkar/squad", "plain_text", "validation"),
@@ -228,6 +229,7 @@ _TASKS = [
                "test": LocalFile("xquad.{lang}.json", "squad_json")},
         dev_key="f1",
         world="qa",
+        xtreme=Xtreme("qa", "qa", position=6),
         description="XQuAD: train on English SQuAD v1.1 (87,599), test 1,190 questions in each of 11 languages",
     ),
     Task(
@@ -247,6 +249,7 @@ _TASKS = [
                "test": LocalFile("MLQA_V1/test/test-context-{lang}-question-{lang}.json", "squad_json")},
         dev_key="f1",
         world="qa",
+        xtreme=Xtreme("qa", "qa", position=7),
         description="MLQA: train on English SQuAD v1.1, test in 7 languages (context language = question language)",
     ),
     Task(
@@ -254,7 +257,7 @@ _TASKS = [
         role="target",
         format="span_qa",
         metric="squad",
-        languages=tuple(["ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te"]),
+        languages=tuple("en ar bn fi id ko ru sw te".split()),
         sources={
             "train": _qa("google/xtreme", "tydiqa", "train", tydiqa=True),  # the `english-` rows
             # no public test: the GoldP dev set is the test set (English part included), so selection reads
@@ -267,6 +270,7 @@ _TASKS = [
                "test": LocalFile("tydiqa-goldp-v1.1-dev.json", "squad_json")},
         dev_key="f1",
         world="qa",
+        xtreme=Xtreme("qa", "qa", position=8),
         description="TyDiQA-GoldP: train on its English part, test on the GoldP dev set in 9 languages, select on "
         "SQuAD v1.1 dev (TyDiQA has no dev data apart from its test set)",
     ),
@@ -402,6 +406,7 @@ _TASKS = [
         dev_key="f1",
         dev_languages=tuple(lang for lang in UDPOS_LANGUAGES if lang not in UDPOS_NO_DEV),
         world="syntax",
+        xtreme=Xtreme("tagging", "tags", position=3),
         description="UD-POS: train on UD v2.5 English (all treebanks), test in 33 languages; seqeval F1 as XTREME "
         "scores it, not token accuracy",
     ),
@@ -420,27 +425,29 @@ _TASKS = [
         dev_key="f1",
         dev_languages=PANX_LANGUAGES,
         world="entities",
+        xtreme=Xtreme("tagging", "tags", position=2),
         description="PAN-X (WikiANN): train on English (20k sentences), test in 40 languages; IOB2 PER/ORG/LOC",
     ),
     Task(
         name="tatoeba",
         role="target",
-        format="retrieval",
+        format="nearest_neighbour",
         metric="accuracy",
         languages=tuple(
-            "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur "
-            "vi zh".split()
+            "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr et fi "
+            "hu".split()
         ),
         sources={"test": HubSource("google/xtreme", "tatoeba.{iso3}", "validation", _RETRIEVAL, _TATOEBA_COLUMNS)},
         local={"test": LocalFile("tatoeba.{iso3}-eng.{iso3}", "tatoeba_text")},
         dev_from="bucc2018",  # no dev data of its own: selects on BUCC's sample (dev) release
         world="translation",
+        xtreme=Xtreme("retrieval", "index", position=5),
         description="Tatoeba (LASER v1): up to 1,000 pairs with English per language; nearest neighbour, no training",
     ),
     Task(
         name="bucc2018",
         role="target",
-        format="retrieval",
+        format="bitext_mining",
         metric="bucc_f1",
         dev_key="f1",
         languages=("de", "fr", "ru", "zh"),
@@ -455,6 +462,7 @@ _TASKS = [
             "test": LocalFile("bucc2018/{lang}-en.training.gold", "bucc_files"),
         },
         world="translation",
+        xtreme=Xtreme("retrieval", "pairs", position=4),
         description="BUCC 2018: mine parallel sentences among distractors; threshold fitted on the sample (dev) gold",
     ),
     Task(

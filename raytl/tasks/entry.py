@@ -84,6 +84,35 @@ class LocalFile:
     reader: str
 
 
+XTREME_CATEGORIES = ("classification", "tagging", "qa", "retrieval")
+"""XTREME's four task categories, in its evaluator's order (the order of their keys in its JSON)."""
+
+
+@dataclass(frozen=True)
+class Xtreme:
+    """How XTREME's official evaluator (`evaluate.py`) scores a target task; `raytl.tasks.scoring` reads nothing else.
+
+    `category` is one of `XTREME_CATEGORIES`; a category's score is the mean of its tasks' scores, and the QA
+    category's task score is (mean EM + mean F1) / 2. `files` names the layout of one language's label and
+    prediction files (a loader in `raytl.tasks.scoring`): `label` one label per line, `index` one retrieved row
+    index per line, `pairs` `source_id<TAB>target_id` per line, `tags` one tag per line with a blank line after
+    each sentence, `qa` SQuAD JSON labels and `{question_id: answer}` predictions. `position` is the task's place
+    in evaluate.py's task order, which orders its JSON and the sum behind its overall score. The languages it scores
+    are the task's `languages`, in their order (the evaluator's too, so averages are equal bit for bit).
+
+    >>> Xtreme("qa", "qa", 6).category
+    'qa'
+    """
+
+    category: str
+    files: Literal["label", "index", "pairs", "tags", "qa"]
+    position: int
+
+    def __post_init__(self) -> None:
+        if self.category not in XTREME_CATEGORIES:
+            raise ValueError(f"XTREME category '{self.category}'; allowed: {', '.join(XTREME_CATEGORIES)}")
+
+
 REASONING_RANK = {
     "language modelling": 0, "sentiment": 1, "syntax": 1, "paraphrase": 2, "inference": 2,
     "reading comprehension": 3, "commonsense": 3,
@@ -129,7 +158,8 @@ class Complexity:
 class Task:
     """A task: data sources per split, format, metric, languages. Adding a task is adding one of these.
 
-    `languages` are the evaluation languages (the test languages of a target; `("en",)` for an intermediate task).
+    `languages` are the evaluation languages (the test languages of a target, in the order of XTREME's evaluator;
+    `("en",)` for an intermediate task).
     `labels` are the label names in index order, spelled as XTREME's submission files spell them.
     `world` names the generated-data family whose signal this task shares (tasks in one world transfer).
     `more_sources` are further sources of a split, each loaded and canonicalised like the main one and appended after
@@ -143,6 +173,7 @@ class Task:
     `selection: target_dev` reads); `dev_from` names the task whose dev data selects for a task that has none
     (Tatoeba selects on BUCC's sample release). No decision ever reads the `test` split.
     `complexity` is set on every intermediate task (and on no target): the report fits gain against it.
+    `xtreme` is set on XTREME's nine targets: how its official evaluator scores them (`raytl score`).
     """
 
     name: str
@@ -166,6 +197,7 @@ class Task:
     complexity: Complexity | None = None
     dev_languages: tuple[str, ...] = ("en",)
     dev_from: str = ""
+    xtreme: Xtreme | None = None
 
     def selection_languages(self, selection: str) -> tuple[str, ...]:
         """The dev languages a selection protocol reads: `en_dev` (XTREME's, truly zero-shot) English dev where the

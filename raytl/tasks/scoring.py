@@ -16,47 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from raytl.errors import InputError
+from raytl.tasks import TASKS
+from raytl.tasks.entry import XTREME_CATEGORIES
 from raytl.tasks.metrics import METRICS
 
+_XTREME_TASKS = sorted((task for task in TASKS.values() if task.xtreme is not None),
+                       key=lambda task: task.xtreme.position)  # type: ignore[union-attr]
+
+# Everything below is read from the catalog entries' `xtreme` (raytl.tasks.entry.Xtreme). Averages are float sums;
+# summing in evaluate.py's task and language order makes them equal bit for bit. The language lists are fixed, as
+# in evaluate.py: every listed language must have a label file and a prediction file (evaluate.py opens both and
+# fails otherwise); files of other languages are not read.
+OFFICIAL_LANGUAGES: dict[str, list[str]] = {task.name: list(task.languages) for task in _XTREME_TASKS}
+"""Task -> XTREME's fixed test-language list, in evaluate.py's order (what `score_dirs` requires)."""
+
 TASK_CATEGORIES: dict[str, list[str]] = {
-    "classification": ["pawsx", "xnli"],
-    "tagging": ["udpos", "panx"],
-    "qa": ["xquad", "mlqa", "tydiqa"],
-    "retrieval": ["bucc2018", "tatoeba"],
+    category: [task.name for task in _XTREME_TASKS if task.xtreme.category == category]  # type: ignore[union-attr]
+    for category in XTREME_CATEGORIES
 }
 """XTREME's four categories under the official key names; the overall score is not their mean."""
-
-# evaluate.py's task and language order. Averages are float sums; summing in the official order makes them
-# equal bit for bit. These are fixed lists, as in evaluate.py: every listed language must have a label file and a
-# prediction file (evaluate.py opens both and fails otherwise); files of other languages are not read.
-_OFFICIAL_LANGUAGES = {
-    "pawsx": "de en es fr ja ko zh",
-    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh",
-    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
-    "yo my zh kk tr et fi hu",
-    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi "
-    "yo zh",
-    "bucc2018": "de fr ru zh",
-    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh "
-    "kk tr et fi hu",
-    "xquad": "en es de el ru tr ar vi th zh hi",
-    "mlqa": "en es de ar hi vi zh",
-    "tydiqa": "en ar bn fi id ko ru sw te",
-}
-OFFICIAL_LANGUAGES: dict[str, list[str]] = {task: languages.split() for task, languages in _OFFICIAL_LANGUAGES.items()}
-"""Task -> XTREME's fixed test-language list, in evaluate.py's order (what `score_dirs` requires)."""
-# task -> (file format, metric name in METRICS)
-_TASK_SCORING = {
-    "pawsx": ("label", "accuracy"),
-    "xnli": ("label", "accuracy"),
-    "udpos": ("tags", "seqeval_f1"),
-    "panx": ("tags", "seqeval_f1"),
-    "bucc2018": ("pairs", "bucc_f1"),
-    "tatoeba": ("index", "accuracy"),
-    "xquad": ("qa", "squad"),
-    "mlqa": ("qa", "mlqa"),
-    "tydiqa": ("qa", "squad"),
-}
 
 
 def score_dirs(pred_dir: str | Path, label_dir: str | Path) -> dict[str, Any]:
@@ -101,10 +79,10 @@ def score_file(task: str, prediction_file: Path, label_file: Path, language: str
     >>> score_file("xnli", Path("/tmp/raytl-doc/xnli/pred.tsv"), Path("/tmp/raytl-doc/xnli/gold.tsv"), "de")
     {'accuracy': 50.0}
     """
-    file_format, metric = _TASK_SCORING[task]
-    predictions, references = _LOADERS[file_format](Path(prediction_file), Path(label_file))
+    entry = TASKS[task]
+    predictions, references = _LOADERS[_files(task)](Path(prediction_file), Path(label_file))
     try:
-        return METRICS[metric](predictions, references, language)
+        return METRICS[entry.metric](predictions, references, language)
     except ValueError as error:
         raise InputError(f"{label_file}: {error}") from None
 
@@ -164,7 +142,7 @@ def summarize(task_scores: Mapping[str, float], complete_only: bool = False) -> 
 
 def _score_task(task: str, pred_dir: Path, label_dir: Path) -> dict[str, Any]:
     """Every language of the task's fixed list, in evaluate.py's order; a missing file is an InputError."""
-    suffix = "json" if _TASK_SCORING[task][0] == "qa" else "tsv"
+    suffix = "json" if _files(task) == "qa" else "tsv"
     per_language = {}
     for language in OFFICIAL_LANGUAGES[task]:
         name = f"test-{language}.{suffix}"
@@ -178,6 +156,14 @@ def _score_task(task: str, pred_dir: Path, label_dir: Path) -> dict[str, Any]:
             raise InputError(f"{pred_file}: missing; label file {label_file} has no prediction file")
         per_language[language] = score_file(task, pred_file, label_file, language)
     return task_detail(task, per_language)
+
+
+def _files(task: str) -> str:
+    """The task's file layout under evaluate.py (a key of `_LOADERS`)."""
+    xtreme = TASKS[task].xtreme
+    if xtreme is None:
+        raise InputError(f"{task}: not one of XTREME's tasks; `raytl score` scores {', '.join(OFFICIAL_LANGUAGES)}")
+    return xtreme.files
 
 
 def _read_text(path: Path) -> str:

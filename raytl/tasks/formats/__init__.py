@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from raytl.tasks.formats import classification, mlm, multiple_choice, retrieval, span_qa, tagging
-from raytl.tasks.formats.base import Format
+from raytl.tasks.formats.base import Format, TargetPhase
 
 FORMATS: dict[str, Format] = {
-    classification.FORMAT.name: classification.FORMAT,
-    span_qa.FORMAT.name: span_qa.FORMAT,
-    tagging.FORMAT.name: tagging.FORMAT,
-    multiple_choice.FORMAT.name: multiple_choice.FORMAT,
-    mlm.FORMAT.name: mlm.FORMAT,
-    retrieval.FORMAT.name: retrieval.FORMAT,  # no training: head/loss/decode unused (trains = False)
+    fmt.name: fmt
+    for fmt in (classification.FORMAT, span_qa.FORMAT, tagging.FORMAT, multiple_choice.FORMAT, mlm.FORMAT,
+                retrieval.NEAREST_NEIGHBOUR, retrieval.BITEXT_MINING)
 }
+
+__all__ = ["FORMATS", "Format", "TargetPhase"]

@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch, EncoderConfig
+from raytl.tasks.formats.base import Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 LABEL_NOISE = 0.05
@@ -31,11 +31,11 @@ class ClassificationHead(nn.Module):
         return self.out_proj(self.dropout(torch.tanh(self.dense(first))))
 
 
-class Classification:
+class Classification(Format):
     name = "classification"
     canonical_columns = ("text_a", "text_b", "label")
     batch_columns = ("labels",)
-    trains = True
+    target_phase = "train"
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         cues = cue_concepts(task.world, len(task.labels))
@@ -66,7 +66,8 @@ class Classification:
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
 
-    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task) -> list[Any]:
+    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task,
+               threshold: float | None = None) -> list[Any]:
         return [task.labels[int(row.argmax())] for row in logits]
 
     def references(self, examples: Dataset, task: Task, features: list[dict] | None = None) -> list[Any]:

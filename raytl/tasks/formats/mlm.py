@@ -19,7 +19,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig
+from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import lexicon, stable_seed
 
 
@@ -37,12 +37,12 @@ class MaskedLMHead(nn.Module):
 
 
 @dataclass(frozen=True)
-class MaskedLM:
+class MaskedLM(Format):
     mask_probability: float = 0.15
     name = "mlm"
     canonical_columns = ("text",)
     batch_columns = ("labels",)
-    trains = True
+    target_phase = "train"
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         words = lexicon(lang)
@@ -78,7 +78,8 @@ class MaskedLM:
         return nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(),
                                            ignore_index=IGNORE_INDEX)
 
-    def decode(self, logits: list[torch.Tensor], features: Any, examples: Dataset, task: Task) -> list[Any]:
+    def decode(self, logits: list[torch.Tensor], features: Any, examples: Dataset, task: Task,
+               threshold: float | None = None) -> list[Any]:
         """The predicted token id at every masked position of every row (the head returns ids in evaluation)."""
         return [_at_masks(ids.tolist(), row["labels"]) for ids, row in zip(logits, features, strict=True)]
 

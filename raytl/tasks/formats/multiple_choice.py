@@ -15,7 +15,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch, EncoderConfig
+from raytl.tasks.formats.base import Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 
@@ -32,11 +32,11 @@ class ChoiceHead(nn.Module):
         return self.score(self.dropout(hidden_states[:, 0])).view(rows, choices)
 
 
-class MultipleChoice:
+class MultipleChoice(Format):
     name = "multiple_choice"
     canonical_columns = ("prompt", "choices", "label")
     batch_columns = ("labels",)
-    trains = True
+    target_phase = "train"
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         """The correct choice holds one of the world's cue concepts, the distractors none; all choices open with one
@@ -72,7 +72,8 @@ class MultipleChoice:
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
 
-    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task) -> list[Any]:
+    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task,
+               threshold: float | None = None) -> list[Any]:
         """The index of the best-scoring choice per example."""
         return [int(row.argmax()) for row in logits]
 

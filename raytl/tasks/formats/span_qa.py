@@ -28,7 +28,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import Batch, EncoderConfig
+from raytl.tasks.formats.base import Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, filler, lexicon
 
 NO_ANSWER_METRICS = frozenset({"squad_v2"})  # tasks scored with these may answer "" (SQuAD v2 unanswerables)
@@ -52,7 +52,7 @@ class SpanHead(nn.Module):
 
 
 @dataclass(frozen=True)
-class SpanQA:
+class SpanQA(Format):
     """The span-QA format; the defaults are XTREME's QA settings."""
 
     max_query_tokens: int = 64
@@ -64,7 +64,7 @@ class SpanQA:
     name = "span_qa"
     canonical_columns = ("id", "context", "question", "answers")
     batch_columns = ("start_positions", "end_positions")
-    trains = True
+    target_phase = "train"
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         """The answer is 1-3 answer-concept words between an opening and a closing cue concept of the task's world."""
@@ -91,7 +91,8 @@ class SpanQA:
         return (start + end) / 2
 
     def decode(
-        self, logits: Sequence[torch.Tensor], features: Iterable[Mapping[str, Any]], examples: Dataset, task: Task
+        self, logits: Sequence[torch.Tensor], features: Iterable[Mapping[str, Any]], examples: Dataset, task: Task,
+        threshold: float | None = None,
     ) -> dict[str, str]:
         """{question id: answer text}, what the QA metrics and XTREME's submission files take."""
         windows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)

@@ -18,7 +18,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
-from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig
+from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, lexicon
 
 LONG_SHARE = 0.05  # generated sentences longer than the quickstart's max_length, to exercise segmenting
@@ -99,11 +99,11 @@ def _unambiguous(cues: list[list[int]], words: Sequence[str]) -> list[list[int]]
     return [[concept for concept in group if counts[words[concept]] == 1] or group for group in cues]
 
 
-class Tagging:
+class Tagging(Format):
     name = "tagging"
     canonical_columns = ("tokens", "tags")
     batch_columns = ("labels",)
-    trains = True
+    target_phase = "train"
 
     def generate(self, task: Task, lang: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
         """Each word is a cue concept of its tag's class: the tag is learnable from the word and transfers through
@@ -137,7 +137,8 @@ class Tagging:
         return nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(),
                                            ignore_index=IGNORE_INDEX)
 
-    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task) -> list[Any]:
+    def decode(self, logits: list[torch.Tensor], features: Dataset, examples: Dataset, task: Task,
+               threshold: float | None = None) -> list[Any]:
         """Tag names per word, segments re-joined in word order; every word of every example gets exactly one."""
         words: list[list[str | None]] = [[None] * len(tokens) for tokens in examples["tokens"]]
         for feature, logit in zip(features, logits, strict=True):
