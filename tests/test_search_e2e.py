@@ -21,7 +21,7 @@ MIXTURE_POINT = {"model": "tiny", "intermediate": "nli_mix", "lr_intermediate": 
 
 # What varies between runs of the same search, and its placeholder (applied in order).
 PLACEHOLDERS = (
-    (r"/(run_trial_[0-9a-f]{8})_\d+_[^/]*", r"/\1_<n>_<params>_<time>"),  # Tune's trial folder
+    (r"/(drive_trial_[0-9a-f]{8})_\d+_[^/]*", r"/\1_<n>_<params>_<time>"),  # Tune's trial folder
     (r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(\.\d+)?", "<time>"),  # checkpoints, Tune's state files
     (r"tfevents\.\d+\.[^/]+$", "tfevents.<time>.<host>"),
     (r"^(phases/builds/)\d+-([0-9a-f]{16})-[0-9a-f]{8}\.json$", r"\1<ns>-\2-<id>.json"),  # one build record
@@ -54,7 +54,7 @@ def expected_tree(trial_ids: list[str], phase_id: str, zero_stage: int, language
             "train/", "trials/", "tune/", "tune/.validate_storage_marker", "tune/experiment_state-<time>.json",
             "tune/search_gen_state-<time>.json", "tune/searcher-state-<time>.pkl", "tune/tuner.pkl"]
     for trial in trial_ids:
-        tune_dir = f"tune/run_trial_{trial}_<n>_<params>_<time>/"
+        tune_dir = f"tune/drive_trial_{trial}_<n>_<params>_<time>/"
         tree += [tune_dir, *(tune_dir + name for name in ("events.out.tfevents.<time>.<host>", "params.json",
                                                           "params.pkl", "progress.csv", "result.json"))]
         train = f"train/{trial}/"
