@@ -177,3 +177,34 @@ def test_decode_runs_each_declared_protocol_on_the_embeddings() -> None:
         fmt.decode(embeddings, rows, examples, task)
     with pytest.raises(TypeError, match="format 'bitext_mining' is never trained"):
         fmt.loss(embeddings, {})
+
+
+class _RankOneOfTwo(Ranks):
+    """Rank 1 of a two-rank trial whose rank 0 found no cached result (what it broadcasts)."""
+
+    def broadcast(self, value: object) -> object:
+        return None
+
+
+def test_every_rank_follows_rank_zeros_cache_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A concurrent trial writes the retrieval cache between rank 0's read and rank 1's. Rank 1 must still follow
+    rank 0 (which found nothing) into the embedding collectives; reading the new file itself would leave rank 0
+    alone in them, a hang."""
+    import raytl.pipeline.retrieval_eval as retrieval_eval
+
+    trial = _worker(tmp_path, ["tatoeba"])
+    evaluate_retrieval(trial, "tatoeba", None, _record(trial))  # the concurrent writer: the cache now exists
+    (cache,) = (trial.run.root / "retrieval").iterdir()
+    written = trial.run.read_json(cache)
+    evaluated: list[str] = []
+
+    def evaluate(trial: TrialContext, target: str, encoder_dir: Path | None, layer: int) -> dict:
+        evaluated.append(target)
+        return written
+
+    monkeypatch.setattr(retrieval_eval, "_evaluate", evaluate)
+    rank_one = replace(trial, ranks=_RankOneOfTwo(1, 2))
+    record = _record(rank_one)
+    evaluate_retrieval(rank_one, "tatoeba", None, record)
+    assert evaluated == ["tatoeba"], "rank 1 read the cache on its own instead of following rank 0"
+    assert record.progress.completed["tatoeba"].languages == written["languages"]
