@@ -22,9 +22,9 @@ from raytl.config import (
     PhaseOverride,
     ProportionalMixture,
     TemperatureMixture,
-    _optional_fields,
     parse_space,
 )
+from raytl.config.phases import _optional_fields
 from raytl.errors import InputError
 from raytl.search.plan import describe, load_checked
 from tests.conftest import ROOT, tiny_space, write_space
