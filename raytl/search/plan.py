@@ -12,7 +12,6 @@ from raytl.search.counts import describe_trials
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
-from raytl.tasks.formats import FORMATS
 from raytl.training.memory import GIB
 
 
@@ -43,6 +42,8 @@ def retrieval_layers(space: SearchSpace, source: str) -> dict[str, int]:
     >>> retrieval_layers(load_checked("search_spaces/scaling.yaml"), "scaling.yaml")
     {'large': 14, 'xl': 21, 'xxl': 28}
     """
+    from raytl.tasks.formats import FORMATS  # here, not at the top: formats load torch, and bad input must fail fast
+
     if not any(FORMATS[TASKS[target].format].target_phase == "embed" for target in space.targets):
         return {}
     try:
