@@ -1,7 +1,7 @@
 """The forward passes `raytl rank` makes: frozen encoder features of encoded training rows, no gradients.
 
 - `mean_embeddings`: SEmb's sentence embedding, the mean of `hidden_states[layer]` over a row's real tokens (a
-  multiple-choice row: over every choice's tokens).
+  multiple-choice row: the mean of its choices' embeddings).
 - `logme_view`: what LogME scores for a target of a given format, the features its head reads with their labels:
   classification, the first token (`<s>`, where RoBERTa's classification head reads); tagging, every token with a
   label (first sub-words), as token-level LogME does. Other formats (span QA, multiple choice, retrieval) have no
@@ -53,7 +53,8 @@ def _passes(encoder: torch.nn.Module, rows: list[dict], pad_id: int, layer: int,
 
 
 def mean_embeddings(encoder: torch.nn.Module, rows: list[dict], pad_id: int, layer: int) -> np.ndarray:
-    """One embedding per row: the mean of `hidden_states[layer]` over its real tokens (every choice's)."""
+    """One embedding per row: the mean of `hidden_states[layer]` over its real tokens (of a multiple-choice row: the
+    mean of its choices' means)."""
     sequences, owners = _flat(rows)
 
     def read(hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
