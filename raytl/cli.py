@@ -110,6 +110,37 @@ def simulate(
 
 
 @app.command()
+def rank(
+    space_file: Annotated[Path, typer.Argument(help="search-space YAML, or a run directory (its space.yaml)")],
+    json_output: Annotated[bool, typer.Option("--json", help="print {model: {target: [{intermediate, score, "
+                                              "method}, ...]}}, best first per method")] = False,
+    method: Annotated[list[str] | None, typer.Option(help="semb and/or logme (default both)")] = None,
+    semb_examples: Annotated[int, typer.Option(min=1, help="training rows embedded per task (SEmb)")] = 1000,
+    semb_layer: Annotated[int, typer.Option(help="hidden_states index mean-pooled (SEmb); -1 = last layer")] = -1,
+    logme_examples: Annotated[int, typer.Option(min=1, help="target training rows scored (LogME)")] = 1000,
+    train_missing: Annotated[bool, typer.Option("--train-missing", help="train intermediate phases missing from "
+                                                "the store (the real intermediate phase, reused by later searches)")
+                             ] = False,
+) -> None:
+    """Rank the intermediate tasks for every (model, target) before any target training, by SEmb (training-free)
+    and LogME (on the phase store's intermediate encoders): `raytl rank search_spaces/quickstart.yaml`."""
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.search.plan import load_checked
+    from raytl.search.rank import METHODS, RankSettings, format_table
+    from raytl.search.rank import rank as rank_space
+
+    methods = tuple(method or METHODS)
+    if unknown := [m for m in methods if m not in METHODS]:
+        raise InputError(f"--method {unknown[0]}: unknown; allowed: {', '.join(METHODS)}")
+    run = _run_dir(str(space_file)) if space_file.is_dir() else None
+    space = load_checked(run.space if run else space_file)
+    run = run or RunDir.of(space.storage, space.name)
+    settings = RankSettings(semb_examples, semb_layer, logme_examples, methods, train_missing)
+    ranking = rank_space(space, run, settings)
+    typer.echo(json.dumps(ranking, indent=1) if json_output else format_table(ranking, space, settings))
+
+
+@app.command()
 def plan(space_file: Annotated[Path, typer.Argument(help="search-space YAML")]) -> None:
     """Validate a search space and print what it would run, without starting Ray: `raytl plan SPACE.yaml`."""
     from raytl.search.plan import describe, load_checked

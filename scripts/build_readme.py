@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["overview", "tasks", "span_qa", "metrics", "search", "simulate", "scale", "report", "clusters",
+ORDER = ["overview", "tasks", "span_qa", "metrics", "search", "simulate", "rank", "scale", "report", "clusters",
          "fault_tolerance", "bench", "status"]
 
 

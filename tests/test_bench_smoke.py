@@ -224,3 +224,20 @@ def test_zero_memory_benchmark_prints_a_ratio_below_one() -> None:
     assert 0 < float(match.group(1)) < 1
     zero3 = [line for line in lines if "fp32 ZeRO-3 rank" in line]
     assert len(zero3) == 2 and all("encoder built partitioned: True" in line for line in zero3)
+
+
+# --- raytl rank against one target phase (bench/rank_cost.py)
+
+def test_runner_knows_the_rank_cost_benchmark() -> None:
+    from bench.__main__ import benchmark_names
+
+    assert "rank_cost" in benchmark_names()
+
+
+@pytest.mark.slow
+def test_rank_cost_benchmark_prints_its_figure_last() -> None:
+    lines = _bench("rank_cost", "--repeats", "1", "--target-steps", "2", "--train-size", "128", timeout=600)
+    assert re.fullmatch(r"rank_cost: \d+\.\d{4} \(target <= 0\.05; `raytl rank` of quickstart\.yaml, 2 targets x 3 "
+                        r"intermediate tasks, semb \+ logme, [\d.]+ s / one target phase of xnli, 2 steps x batch 32, "
+                        r"[\d.]+ s; tiny model, world 1; median of 1 repeats, min \d+\.\d{4}\)", lines[-1])
+    assert any(re.match(r"repeat 0: rank [\d.]+ s, one target phase \(xnli\) [\d.]+ s, ratio ", line) for line in lines)
