@@ -84,20 +84,11 @@ def test_a_mixture_may_mix_mlm_and_translated_tasks(tmp_path: Path) -> None:
 @pytest.fixture
 def one_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A gloo group of one process (DeepSpeed's engine needs a process group), removed afterwards."""
-    import socket
+    from raytl.training.engine import single_process_group
 
-    import torch.distributed as dist
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
-           "RAYTL_CACHE_DIR": str(tmp_path / "cache")}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    dist.init_process_group("gloo", rank=0, world_size=1)
-    yield
-    dist.destroy_process_group()
+    monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
+    with single_process_group():
+        yield
 
 
 def test_mlm_mixture_trains_an_intermediate_phase(tmp_path: Path, one_process_group: None,

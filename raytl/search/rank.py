@@ -19,9 +19,6 @@ intermediate phase code (one process, the phase a later search then reuses).
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,11 +122,12 @@ def _logme(space: SearchSpace, run: RunDir, model: str, settings: RankSettings
            ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """(target -> intermediate -> LogME, intermediate -> why it has no score: its phase is missing)."""
     from raytl.search.rank_features import VIEWS
+    from raytl.training.engine import single_process_group
 
     scores: dict[str, dict[str, float]] = {}
     missing: dict[str, str] = {}
     targets = [t for t in space.targets if TASKS[t].format in VIEWS and "train" in TASKS[t].sources]
-    group = one_process_group() if settings.train_missing else contextlib.nullcontext()
+    group = single_process_group() if settings.train_missing else contextlib.nullcontext()
     with group:  # one group for every phase trained here (DeepSpeed keeps the first group it saw)
         for name in space.intermediate_tasks:
             trial = _context(space, run, anchor_params(space, model, name))
@@ -172,32 +170,6 @@ def _logme_scores(trial, directory, targets: list[str], examples: int) -> dict[s
         features, labels = logme_view(encoder, rows, trial.tokenizer.pad_token_id, TASKS[target].format)
         out[target] = logme(features, labels)
     return out
-
-
-@contextlib.contextmanager
-def one_process_group() -> Iterator[None]:
-    """A gloo group of this process alone (DeepSpeed's engine needs one), unless one is already up."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        yield
-        return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    dist.init_process_group("gloo", rank=0, world_size=1)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def rank(space: SearchSpace, run: RunDir, settings: RankSettings = RankSettings()

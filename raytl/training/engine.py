@@ -6,6 +6,8 @@ Nothing outside this module names DeepSpeed or torch.distributed.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +230,45 @@ class Engine:
 def _local(param: torch.Tensor) -> torch.Tensor:
     """The part of a parameter this rank holds: its ZeRO-3 partition, or the parameter itself."""
     return param.ds_tensor if hasattr(param, "ds_tensor") else param.data
+
+
+@contextlib.contextmanager
+def single_process_group() -> Iterator[None]:
+    """A gloo group of this process alone, for DeepSpeed engines outside Ray Train (`raytl rank`, tests), unless a
+    group is already up. On exit the group is destroyed and DeepSpeed forgets the groups it cached from it, so a
+    later group in the same process starts clean."""
+    if dist.is_initialized():
+        yield
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+        _forget_deepspeed_groups()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _forget_deepspeed_groups() -> None:
+    """DeepSpeed keeps its communication backend and process groups in module globals; after the group they came
+    from is destroyed they are stale ("group is not registered")."""
+    import deepspeed.comm.comm as ds_comm
+    from deepspeed.utils import groups
+
+    ds_comm.cdb = None
+    for name, value in vars(groups).items():
+        if name.isupper() and name.startswith("_") and name.endswith(("_GROUP", "_GROUP_RANKS")):
+            setattr(groups, name, {} if isinstance(value, dict) else None)
 
 
 def _rank() -> int:
