@@ -31,9 +31,9 @@ def main(argv: list[str]) -> None:
     args = _parse(argv)
     with tempfile.TemporaryDirectory(prefix="bench-rank-cost-") as tmp:
         os.environ["RAYTL_CACHE_DIR"] = str(Path(tmp) / "cache")
-        from raytl.search.rank import one_process_group
+        from raytl.training.engine import single_process_group
 
-        with one_process_group():
+        with single_process_group():
             _run(args, Path(tmp))
 
 
