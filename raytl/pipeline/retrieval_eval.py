@@ -29,8 +29,7 @@ def evaluate_retrieval(trial: TrialContext, target: str, encoder_dir: Path | Non
     """Score `target` with the encoder in `encoder_dir` (or the base encoder), record it as a finished target:
     its dev selection score (from its own dev data, or that of `dev_from`) and its test scores (reported only)."""
     task = TASKS[target]
-    layer = trial.space.retrieval.layer
-    layer = retrieval_layer(trial.entry, layer)
+    layer = retrieval_layer(trial.entry, trial.space.retrieval.layer)
     cache = trial.run.root / "retrieval" / f"{_encoder_key(trial)}-{task.name}-layer{layer}.json"
     # rank 0 reads the shared cache once and every rank follows its answer: a concurrent trial writing the cache
     # between two ranks' reads would otherwise send one rank into the embedding collectives alone
