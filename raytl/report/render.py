@@ -19,6 +19,7 @@ from raytl.report.headline import (
     xtreme_targets,
 )
 from raytl.report.languages import language_gains, language_matrix, plot_languages
+from raytl.report.priors import CROSS_TEXT, PRIOR_FILE, PRIOR_TEXT, prior_report
 from raytl.report.results import (
     BASELINE,
     JOINT,
@@ -43,8 +44,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     Works on a joint run (RUN_DIR/trials) and on a per-target run (RUN_DIR/targets/<target>/trials). Also
     written there: report.html (figures embedded), the PNG figures, results.csv/.parquet (one row per trial)
     and headline.csv, transfer.csv, best_per_target.csv, scaling.csv, languages.csv, complexity.csv (the gain ~
-    log(params) x complexity fit) and complexity_levels.csv. Raises `InputError` for a
-    missing run directory or a malformed trial summary.
+    log(params) x complexity fit), complexity_levels.csv, priors.csv (the prior's Spearman and Regret@k against the
+    dev gains, when RUN_DIR/prior.json exists) and priors_cross_size.csv. Raises `InputError` for a missing run
+    directory, a malformed trial summary or a malformed prior.json.
 
     >>> build_report("runs/r1")        # doctest: +SKIP
     PosixPath('runs/r1/report/report.md')
@@ -68,6 +70,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         _transfer_section(doc, df, transfer, out, protocol)
         _scaling_section(doc, df, scaling, out)
         _complexity_section(doc, df, out)
+        _prior_section(doc, df, run_dir, out)
         _xtreme_section(doc, df, protocol)
     _config_section(doc, run_dir)
     md_path = out / "report.md"
@@ -232,6 +235,24 @@ def _complexity_section(doc: Document, df: pd.DataFrame, out: Path) -> None:
     doc.table(levels, index=False)
     if not levels.empty:
         doc.image(plot_complexity(levels, fit, out / "complexity.png"), "gain against model size per complexity")
+
+
+def _prior_section(doc: Document, df: pd.DataFrame, run_dir: Path, out: Path) -> None:
+    table, cross = prior_report(run_dir, df)
+    cross.to_csv(out / "priors_cross_size.csv", index=False)
+    doc.heading("Transferability priors against the measured gains (dev)")
+    if table is None:
+        doc.text(f"No prior was recorded: the run has no `{PRIOR_FILE}` (its search used none, `search.prior: "
+                 "none`, or predates priors).")
+    else:
+        table.to_csv(out / "priors.csv", index=False)
+        doc.text(PRIOR_TEXT)
+        doc.table(table, index=False)
+    doc.text(CROSS_TEXT)
+    if cross.empty:
+        doc.text("Needs dev gains at two or more model sizes for a target; this run has fewer.")
+    else:
+        doc.table(cross, index=False)
 
 
 def _xtreme_section(doc: Document, df: pd.DataFrame, protocol: str) -> None:
