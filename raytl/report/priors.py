@@ -130,8 +130,10 @@ def spearman(a: list[float] | pd.Series, b: list[float] | pd.Series) -> float:
     """
     x = pd.Series(a, dtype=float).rank().to_numpy()
     y = pd.Series(b, dtype=float).rank().to_numpy()
+    if len(x) < 2:
+        return math.nan
     x, y = x - x.mean(), y - y.mean()  # a perfect or reversed order gives exactly +-1 this way
-    if len(x) < 2 or not (x @ x > 0 and y @ y > 0):
+    if not (x @ x > 0 and y @ y > 0):
         return math.nan
     return float(x @ y / math.sqrt((x @ x) * (y @ y)))
 
