@@ -2,7 +2,6 @@
 
 Entry point: `raytl.report.render.build_report`. Data flow: results (load the trial summaries) -> selection
 (which trials count; every choice on dev) -> headline (none vs the dev-selected task per target, beside the
-published rows) / transfer / scaling / languages / priors (prior.json against the dev gains) / xtreme_tables (the
-analyses) -> render (report.md and
-report.html).
+published rows) / transfer / scaling / languages / priors (prior.json against the dev gains) / xtreme_tables
+(the analyses) -> render (report.md and report.html).
 """
