@@ -14,7 +14,8 @@ reference of the gains and SEmb cannot score it). `n_tasks` says how many tasks 
 the others and why.
 
 **Spearman**: the Pearson correlation of the average ranks of the prior's scores and of the dev gains (what
-`scipy.stats.spearmanr` computes, ties included); NaN with fewer than 2 tasks or a constant side.
+`scipy.stats.spearmanr` computes, ties included; scipy is not a dependency); NaN with fewer than 2 tasks or a
+constant side.
 
 **Regret@k** (Poth et al. 2021, "What to Pre-Train on? Efficient Intermediate Task Selection", EMNLP): with S
 the compared tasks, O = max over s in S of the measured score of s, and M_k = max over the prior's k
@@ -23,8 +24,9 @@ score. The paper measures target test performance; raytl's rule (no test score e
 measured score here the dev selection score `dev`. 0 = the best task is among the prior's top k. NaN when S has
 k tasks or fewer (the top k would be all of S, regret 0 by construction) or O <= 0.
 
-**Across sizes**: per target and per pair of model sizes (smaller, larger by parameter count), the Spearman
-correlation of the dev gains over the tasks with a dev gain at both sizes. 1 = both sizes rank the tasks alike.
+**Across sizes**: per target and per pair of model sizes (smaller, larger by parameter count: the summaries'
+`model_params`, the zoo's count, as `selection.model_order` orders them), the Spearman correlation of the dev
+gains over the tasks with a dev gain at both sizes. 1 = both sizes rank the tasks alike.
 """
 
 from __future__ import annotations
