@@ -44,6 +44,8 @@ import math
 import random
 import statistics
 
+from scipy.stats import spearmanr
+
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.sim_table import Cell, TransferTable
 from raytl.search.simulate import SimResult, grid_steps, simulate
@@ -58,6 +60,7 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
     """A table whose best intermediate task per target is planted; returns it with the planted tasks."""
     rng = random.Random(seed)
     curves = random.Random(f"shared-curves-{seed}")  # `shared`: the scores' draws stay those of `independent`
+    priors = random.Random(f"priors-{seed}")  # the prior's draws leave the table's scores as they were
     trained = [task for task in intermediates if task != NO_INTERMEDIATE]
     cells, planted = {}, {}
     for target in targets:
@@ -66,6 +69,7 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
         planted[target] = rng.choice(trained)
         effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
         for model in args.models:
+            prior = prior_scores(effects, trained, args.prior_rho, priors)
             drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
             shared_gap, shared_tau = curves.uniform(15.0, 30.0), curves.uniform(0.1, 0.4)
             for task in intermediates:
@@ -75,11 +79,37 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
                     tau = shared_tau * math.exp(curves.gauss(0.0, args.tau_jitter))
                 cells[(model, task, target)] = Cell(
                     score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
-                    gap=gap, tau=tau)
+                    gap=gap, tau=tau, prior=prior.get(task))
     return TransferTable(cells), planted
 
 
-def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> SearchSpace:
+def prior_scores(effects: dict[str, float], trained: list[str], rho: float, rng: random.Random) -> dict[str, float]:
+    """A prior of Spearman correlation about `rho` with the true gains: a Gaussian copula, Pearson
+    2 sin(pi rho / 6) between the standardised gains and the prior (Kruskal 1958), fresh noise per model x target."""
+    gains = [effects[task] for task in trained]
+    mean, sd = statistics.mean(gains), statistics.pstdev(gains) or 1.0
+    pearson = 2 * math.sin(math.pi * rho / 6)
+    return {task: pearson * (effects[task] - mean) / sd + math.sqrt(1 - pearson**2) * rng.gauss(0.0, 1.0)
+            for task in trained}
+
+
+def prior_quality(table: TransferTable, targets: list[str], args: argparse.Namespace) -> float:
+    """The realised mean Spearman correlation of the table's prior with the true gains, over model x target."""
+    trained = [task for task in args.intermediates if task != NO_INTERMEDIATE]
+    values = [spearmanr([table.cell(m, t, target).prior for t in trained],
+                        [table.cell(m, t, target).score for t in trained]).statistic
+              for m in args.models for target in targets]
+    return statistics.mean(values)
+
+
+def first_pass_settings(args: argparse.Namespace, prior: bool) -> dict[str, object]:
+    if args.first_pass == "none":
+        return {}
+    return {"first_pass": "halving", "ladder": args.ladder, "carry_k": args.carry_k, "finalists": args.finalists,
+            **({"prior": "semb", "top_k": args.top_k} if prior else {})}
+
+
+def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int, prior: bool = False) -> SearchSpace:
     steps = {"batch_size": 32, "max_length": 128, "eval_every": args.eval_every}
     space = parse_space({
         "name": f"search-efficiency-{seed}",
@@ -89,7 +119,8 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> S
         "intermediate": {"lr": {"low": 2e-5, "high": 2e-5}, "max_steps": args.intermediate_steps, **steps},
         "target": {"lr": {"low": 5e-6, "high": 5e-5}, "max_steps": args.target_steps, **steps},
         "search": {"algorithm": "optuna", "mode": args.mode, "num_trials": args.num_trials,
-                   "max_concurrent_trials": args.max_concurrent, "seed": seed, "defaults_first": args.defaults_first},
+                   "max_concurrent_trials": args.max_concurrent, "seed": seed, "defaults_first": args.defaults_first,
+                   **first_pass_settings(args, prior)},
         "scheduler": {"type": args.scheduler, **({} if args.scheduler == "none" else {
             "grace_period": grace, "reduction_factor": rf})},
     })
@@ -98,19 +129,23 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int) -> S
     return space.model_copy(update={"search": space.search.model_copy(update={"points_to_evaluate": points})})
 
 
-def run_setting(args: argparse.Namespace, rf: float, grace: int) -> tuple[float, list[SimResult]]:
-    """Every seed under one scheduler setting: (median found / grid, results)."""
-    results, ratios = [], []
+def run_setting(args: argparse.Namespace, rf: float, grace: int, prior: bool = False
+                ) -> tuple[float, list[SimResult]]:
+    """Every seed under one scheduler setting, with or without the prior: (median found / grid, results)."""
+    results, ratios, quality = [], [], []
     for seed in range(args.seeds):
         table, planted = planted_table(seed, args.targets, args.intermediates, args)
-        space = bench_space(seed, args, rf, grace)
+        space = bench_space(seed, args, rf, grace, prior)
         result = simulate(space, table, seeds=1)[0]
         if result.truth != planted:
             raise RuntimeError(f"the table's best intermediate tasks {result.truth} are not the planted {planted}")
         grid = grid_steps(space)
         ratios.append(math.inf if result.found_at is None else result.found_at / grid)
         results.append(result)
-        print(_seed_line(result, grid), flush=True)
+        quality.append(prior_quality(table, args.targets, args))
+        print(_seed_line(result, grid) + (f"; prior Spearman {quality[-1]:.2f}" if prior else ""), flush=True)
+    if prior:
+        print(f"  prior: mean Spearman with the true gains {statistics.mean(quality):.2f} (asked {args.prior_rho:g})")
     return statistics.median(ratios), results
 
 
@@ -156,12 +191,25 @@ def main(argv: list[str]) -> None:
         figures[(rf, grace)], results = run_setting(args, rf, grace)
         print(f"  median found / grid: {figures[(rf, grace)]:.3f}; {cause(results)}", flush=True)
     (rf, grace), best = min(figures.items(), key=lambda item: item[1])
-    first = (", defaults first" if args.defaults_first else "") + (
-        f", defaults of {'+'.join(args.defaults_of)} first" if args.defaults_of else "")
+    with_prior = math.nan
+    if args.first_pass == "halving":
+        print(f"with a prior of Spearman {args.prior_rho:g} (top_k {args.top_k}):", flush=True)
+        with_prior, results = run_setting(args, rf, grace, prior=True)
+        print(f"  median found / grid: {with_prior:.3f}; {cause(results)}", flush=True)
     print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
           f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
-          f"{args.curves} curves; {args.scheduler} rf {rf:g} grace {grace}, {args.mode}, {args.num_trials} trials "
-          f"per study, {args.max_concurrent} at once{first})")
+          f"{_design(args, rf, grace)}) with prior: {with_prior:.3f} (target <= 0.1 at prior Spearman "
+          f"{args.prior_rho:g}, top_k {args.top_k})")
+
+
+def _design(args: argparse.Namespace, rf: float, grace: int) -> str:
+    first = (", defaults first" if args.defaults_first else "") + (
+        f", defaults of {'+'.join(args.defaults_of)} first" if args.defaults_of else "")
+    halving = "" if args.first_pass == "none" else (
+        f"first pass: synchronous halving{', ladder carry_k ' + str(args.carry_k) if args.ladder else ''}, "
+        f"{args.finalists} finalists; ")
+    return (f"{args.curves} curves; {halving}{args.scheduler} rf {rf:g} grace {grace}, {args.mode}, "
+            f"{args.num_trials} trials per study, {args.max_concurrent} at once{first}")
 
 
 def _curves(args: argparse.Namespace) -> str:
@@ -198,6 +246,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true", help="also try --sweep-rf x --sweep-grace")
     parser.add_argument("--sweep-rf", type=lambda t: [float(v) for v in t.split(",")], default=[2.0, 3.0, 4.0])
     parser.add_argument("--sweep-grace", type=lambda t: [int(v) for v in t.split(",")], default=[1, 2, 4])
+    parser.add_argument("--first-pass", choices=["halving", "none"], default="halving",
+                        help="search.first_pass: synchronous halving at default rates before the study, or none")
+    parser.add_argument("--ladder", action=argparse.BooleanOptionalAction, default=True,
+                        help="search.ladder: smallest model first, a larger one tries the carry-k best")
+    parser.add_argument("--carry-k", type=int, default=2)
+    parser.add_argument("--finalists", type=int, default=2)
+    parser.add_argument("--top-k", type=int, default=5, help="with the prior: intermediate tasks per target trained")
+    parser.add_argument("--prior-rho", type=float, default=0.6, help="the generated prior's Spearman with the gains")
     parser.add_argument("--margin", type=float, default=1.0, help="points the planted task beats the next best")
     parser.add_argument("--spread", type=float, default=1.5, help="standard deviation of task effects, points")
     parser.add_argument("--noise", type=float, default=0.5, help="standard deviation of one evaluation, points")

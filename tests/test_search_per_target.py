@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 def test_best_intermediate_per_target(tmp_path: Path) -> None:
     from raytl.search.modes import continue_search, start_search
-    from raytl.search.per_target import target_run
+    from raytl.search.target_study import target_run
 
     space = load_checked(write_space(tmp_path / "s.yaml", tiny_space(
         tmp_path / "runs", name="pt", intermediate_tasks=["mnli"], targets=["xnli", "pawsx"],

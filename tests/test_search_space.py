@@ -15,10 +15,11 @@ from raytl.config import parse_space
 from raytl.errors import InputError
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
-from raytl.search.per_target import target_space, winners
+from raytl.search.per_target import winners
 from raytl.search.plan import load_checked
 from raytl.search.rerun import spread
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
+from raytl.search.target_study import target_space
 from raytl.search.tuner import horizon, scheduler
 from tests.conftest import ROOT, tiny_space
 

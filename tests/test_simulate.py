@@ -75,7 +75,9 @@ def test_curve_rises_to_the_final_score_and_learning_rate_costs() -> None:
     cell = Cell(score=70.0, lr_sensitivity=2.0, gap=20.0, tau=0.25)
     rng = evaluation_rng(0)
     assert cell.at(70.0, 0, 100, rng) == pytest.approx(50.0)
-    assert cell.at(70.0, 25, 100, rng) < cell.at(70.0, 50, 100, rng) < cell.at(70.0, 100, 100, rng) < 70.0
+    assert cell.at(70.0, 25, 100, rng) < cell.at(70.0, 50, 100, rng) < cell.at(70.0, 99, 100, rng) < 70.0
+    for gap, tau in [(25.0, 0.4), (15.0, 0.1), (30.0, 1.0)]:  # the truth is what a finished trial sees
+        assert Cell(score=70.0, gap=gap, tau=tau).at(70.0, 100, 100, rng) == pytest.approx(70.0)
     assert cell.final([0.0]) == 70.0 and cell.final([0.5, -0.5]) == pytest.approx(69.0)
     noisy = Cell(score=70.0, noise=1.0, gap=0.0)
     values = [noisy.at(70.0, 10, 10, evaluation_rng(seed)) for seed in range(200)]

@@ -130,6 +130,40 @@ class SearchConfig(Strict):
     gpu_hours: PositiveFloat | None = Field(
         None, description="stop when the trials' wall time x GPUs sums to this (GPUs = num_workers x gpus_per_worker)"
     )
+    first_pass: Literal["none", "halving"] = Field(
+        "none", description="per_target mode: halving = before each target's study, synchronous successive halving "
+        "over its candidate intermediate tasks at the default learning rates (rungs at scheduler.grace_period "
+        "evaluations, x scheduler.reduction_factor); the study then searches the target learning rate of the "
+        "finalists only (see docs/readme/search-efficiency.md)"
+    )
+    prior: Literal["none", "semb", "logme"] = Field(
+        "none", description="first_pass: halving: rank the candidates by this transferability prior (`raytl rank`), "
+        "saved as RUN_DIR/prior.json; none: the catalogue's order"
+    )
+    top_k: PositiveInt | None = Field(
+        None, description="first_pass: intermediate tasks per target that the first pass trains, the prior's top k "
+        "(the baseline `none` always added); default: every one"
+    )
+    ladder: bool = Field(
+        False, description="first_pass: the models one after the other, smallest first, every target at each size; a "
+        "larger model tries only the carry_k best of the size below it (its measured ranking, ties by the prior)"
+    )
+    carry_k: PositiveInt = Field(2, description="ladder: intermediate tasks a larger model tries (plus none)")
+    finalists: PositiveInt = Field(
+        2, description="first_pass: intermediate tasks per model and target whose target learning rate the study "
+        "searches (the first pass's best, plus none)"
+    )
+
+    @model_validator(mode="after")
+    def _first_pass_settings(self) -> SearchConfig:
+        if self.first_pass == "halving" and (self.mode != "per_target" or self.algorithm == "grid"):
+            raise ValueError("search.first_pass: halving chooses each target's candidates; allowed with mode: "
+                             "per_target and algorithm: optuna or random")
+        changed = [key for key in ("prior", "top_k", "ladder") if key in self.model_fields_set
+                   and getattr(self, key) not in ("none", None, False)]
+        if changed and self.first_pass != "halving":
+            raise ValueError(f"search.{changed[0]} shapes the first pass; allowed only with first_pass: halving")
+        return self
 
     @model_validator(mode="after")
     def _grid_has_no_points(self) -> SearchConfig:

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import yaml
 from ray import tune
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
-from raytl.pipeline.storage import join
+from raytl.search.first_pass import finalist_space
+from raytl.search.halving_rounds import first_pass
+from raytl.search.target_study import prepare
 from raytl.search.tuner import (
     METRIC,
     build_tuner,
@@ -32,35 +33,17 @@ from raytl.search.tuner import (
 WINNER_KEYS = ("trial_id", "model", "intermediate", "lr_intermediate", "lr_target", "seed", "objective")
 
 
-def target_run(run: RunDir, target: str) -> RunDir:
-    return RunDir(join(str(run.location), "targets", target), store_of=run)
-
-
-def target_space(space: SearchSpace, target: str) -> SearchSpace:
-    """The study of one target: only that target, its overrides folded into the target phase."""
-    return space.model_copy(update={
-        "name": f"{space.name}.{target}", "targets": [target], "target": space.target_phase(target),
-        "target_overrides": {},
-    })
-
-
-def prepare(space: SearchSpace, run: RunDir, target: str) -> tuple[SearchSpace, RunDir]:
-    """The target's space and run directory, which uses the run's phase store (`store_of`)."""
-    sub, sub_run = target_space(space, target), target_run(run, target)
-    sub_run.root.mkdir(parents=True, exist_ok=True)
-    if not sub_run.exists(sub_run.space):
-        sub_run.write_text(sub_run.space, yaml.safe_dump(sub.model_dump(mode="json"), sort_keys=False))
-    return sub, sub_run
-
-
 def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Run (or, when its Tune experiment exists, resume) every target's study; write and return the trials, with
     RUN_DIR/winners.json naming the best trial of each target."""
     start_ray(space)
     storage = study_storage(space, run)
-    tables = []
+    tables: list[pd.DataFrame] = []
+    finalists = first_pass(space, run, tables) if space.search.first_pass == "halving" else {}
     for target in space.targets:
         sub, sub_run = prepare(space, run, target)
+        if target in finalists:  # the study searches the target learning rate of the first pass's finalists
+            sub = finalist_space(sub, finalists[target])
         print(f"--- target {target}: study {sub.name}, run directory {sub_run.root}", flush=True)
         if sub_run.exists(sub_run.tune):
             tuner: tune.Tuner = restore_tuner(sub, sub_run)
@@ -68,7 +51,8 @@ def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
             tuner = build_tuner(sub, sub_run, study_name=sub.name, storage=storage,
                                 ledger=run.root / "gpu_hours.json")  # one GPU-hour budget for the whole run
         tables.append(results_table(tuner.fit(), sub, sub_run).assign(target=target))
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True).drop_duplicates("trial_id", keep="last")  # a rung's trial
+    # continued in the next rung keeps its id: its last rung says how it ended
     run.write_json(run.root / "winners.json", winners(table))
     return table
 

@@ -9,9 +9,11 @@ CSV (a header row) or JSON (a list of objects), one row per (model, intermediate
 `score` is the final zero-shot score (percent) at the default (geometric middle) learning rates; the optional
 columns are `noise` (standard deviation of one evaluation, points, default 0), `lr_sensitivity` (points lost per
 squared decade away from the default learning rate, for each searched rate, default 0), `gap` (how far below its
-final score a trial starts, points, default 20) and `tau` (the curve's time constant as a fraction of the target
-phase's steps, default 0.25). A target evaluated at step s of S steps scores
-`final - gap * exp(-s / (tau * S)) + N(0, noise)`.
+final score a trial starts, points, default 20), `tau` (the curve's time constant as a fraction of the target
+phase's steps, default 0.25) and `prior` (a transferability score of the intermediate task for the target, higher
+is better: what `search.prior` ranks by in a simulation). A target evaluated at step s of S steps scores
+`final - gap * (exp(-s / (tau * S)) - exp(-1 / tau)) / (1 - exp(-1 / tau)) + N(0, noise)`: `gap` below `final` at
+the start, `final` at the end of the phase.
 """
 
 from __future__ import annotations
@@ -39,14 +41,24 @@ class Cell:
     lr_sensitivity: float = 0.0
     gap: float = 20.0
     tau: float = 0.25
+    prior: float | None = None
 
     def final(self, lr_offsets: list[float]) -> float:
         """The final score at learning rates `lr_offsets` decades away from the defaults."""
         return self.score - self.lr_sensitivity * sum(offset**2 for offset in lr_offsets)
 
     def at(self, final: float, step: int, total: int, rng: random.Random) -> float:
-        """One noisy evaluation after `step` of `total` target-phase steps."""
-        rise = math.exp(-step / (self.tau * total)) if total else 0.0
+        """One noisy evaluation after `step` of `total` target-phase steps: the curve starts `gap` below `final`
+        and reaches it at the end of the phase, so a finished trial at the default rates sees the table's score.
+
+        >>> cell = Cell(score=80.0, gap=25.0, tau=0.4)
+        >>> [round(cell.at(80.0, step, 2000, random.Random(0)), 2) for step in (0, 1000, 2000)]
+        [55.0, 74.43, 80.0]
+        """
+        if not total:
+            return final + rng.gauss(0.0, self.noise)
+        end = math.exp(-1.0 / self.tau)
+        rise = (math.exp(-step / (self.tau * total)) - end) / (1.0 - end)
         return final - self.gap * rise + rng.gauss(0.0, self.noise)
 
 

@@ -46,8 +46,11 @@ def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTabl
     """One trial: its targets one after the other, each a noisy learning curve towards the table's final score.
 
     The score reported for a target is its best evaluation so far, as a real trial reports its dev-selected one.
+    A first-pass rung (`raytl.search.first_pass`) stops the trial after its evaluation at step `until`; the next
+    rung continues it from `from_step`: the evaluations before it are replayed, not reported again.
     """
     model, intermediate = config["model"], config["intermediate"]
+    start, until = config.get("from_step", 0), config.get("until")
     scores: dict[str, float] = {}
     steps_before = 0
     for done, target in enumerate(plan.targets):
@@ -57,8 +60,11 @@ def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTabl
                              config["lr_target"], config.get("seed"), target.name)
         for step in target.evaluations():
             scores[target.name] = max(cell.at(final, step, target.steps, rng), scores.get(target.name, -math.inf))
-            finished = done + (step == target.steps)
-            tune.report(report(plan, scores, steps_before + step, finished))
+            if start and steps_before + step <= start:
+                continue
+            tune.report(report(plan, scores, steps_before + step, done + (step == target.steps)))
+            if until is not None and steps_before + step >= until:
+                return
         steps_before += target.steps
 
 

@@ -26,11 +26,13 @@ from ray import tune
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
+from raytl.search.first_pass import finalist_space, run_first_pass
 from raytl.search.optuna_searcher import TransferSearch
-from raytl.search.per_target import target_space
+from raytl.search.sim_first_pass import simulated_round, table_prior
 from raytl.search.sim_table import TransferTable
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
 from raytl.search.space import points_to_evaluate, sampler, search_function
+from raytl.search.target_study import target_space
 from raytl.search.trial_driver import DRIVER_RESOURCE
 from raytl.search.tuner import METRIC, MODE, start_ray, tune_config
 from raytl.tasks import TASKS
@@ -85,7 +87,8 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         done = int(result.get("targets_done", 0))
         scores = {t: float(result[f"dev:{t}"]) for t in self.targets if f"dev:{t}" in result}
-        self.events.append(Event(trial.trial_id, dict(trial.config), int(result["step"]),
+        lineage = trial.config.get("continues") or trial.trial_id  # a first-pass rung continues an earlier trial
+        self.events.append(Event(lineage, dict(trial.config), int(result["step"]),
                                  tuple(self.targets[:done]), tuple(self.targets), scores))
 
 
@@ -144,8 +147,14 @@ def _simulate_seed(space: SearchSpace, table: TransferTable, index: int, max_con
     if max_concurrent:
         search["max_concurrent_trials"] = max_concurrent
     seeded = space.model_copy(update={"search": space.search.model_copy(update=search)})
-    studies = [target_space(seeded, t) for t in seeded.targets] if seeded.search.mode == "per_target" else [seeded]
     events: list[Event] = []
+    studies = [target_space(seeded, t) for t in seeded.targets] if seeded.search.mode == "per_target" else [seeded]
+    if seeded.search.first_pass == "halving":
+        rounds = simulated_round(seeded, lambda study: _trainable(study, table, seeded.search.seed),
+                                 lambda study: Recorder(study.targets), events, root / f"seed{index}-first-pass")
+        first = run_first_pass(seeded, table_prior(seeded, table), rounds)
+        studies = [finalist_space(study, first.finalists(study.targets[0], seeded.search.finalists))
+                   for study in studies]
     states: Counter[str] = Counter()
     for number, study in enumerate(studies):
         recorder = Recorder(study.targets)
@@ -167,12 +176,15 @@ def _searcher(space: SearchSpace) -> TransferSearch:
 def _tuner(space: SearchSpace, searcher: TransferSearch, table: TransferTable, noise_seed: int, recorder: Recorder,
            where: Path) -> tune.Tuner:
     """A Tuner built like `raytl.search.tuner.build_tuner`, with the simulated trial."""
-    trainable = tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
     return tune.Tuner(
-        tune.with_resources(trainable, {DRIVER_RESOURCE: 1}),  # no CPU: many simulated trials at once
+        tune.with_resources(_trainable(space, table, noise_seed), {DRIVER_RESOURCE: 1}),  # no CPU: many at once
         tune_config=dataclasses.replace(tune_config(space, searcher), reuse_actors=True),  # no process per trial
         run_config=tune.RunConfig(name=where.name, storage_path=str(where.parent), callbacks=[recorder], verbose=0),
     )
+
+
+def _trainable(space: SearchSpace, table: TransferTable, noise_seed: int) -> Any:
+    return tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
 
 
 def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], seed: int = 0) -> SimResult:

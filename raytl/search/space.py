@@ -26,7 +26,9 @@ def define_trial(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
         trial.suggest_categorical("seed", space.seeds)
         return default_lrs(space, model, intermediate)
     constants: dict[str, Any] = {"seed": seed_of(space, trial.number)}  # by turns, never chosen by the sampler
-    if intermediate != NO_INTERMEDIATE:
+    if intermediate != NO_INTERMEDIATE and space.search.first_pass == "halving":
+        constants["lr_intermediate"] = space.intermediate.default_lr(model)  # the finalists' phases, shared
+    elif intermediate != NO_INTERMEDIATE:
         lr = space.intermediate.lr_range(model)
         trial.suggest_float("lr_intermediate", lr.low, lr.high, log=True)
     lr = target_phase(space).lr_range(model)

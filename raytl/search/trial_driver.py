@@ -30,8 +30,9 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def drive_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None:
-    """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints."""
-    trial_id = tune.get_context().get_trial_id()
+    """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints;
+    a first-pass rung's trial that `continues` an earlier one takes that trial's id, and so its checkpoints."""
+    trial_id = config.get("continues") or tune.get_context().get_trial_id()
     # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose
     # workers wait for an autoscaled node, or that start on a loaded machine
     os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(space.resources.worker_startup_timeout_s)

@@ -162,7 +162,7 @@ def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.
     rows = []
     for result in grid:
         metrics = result.metrics or {}
-        trial_id = metrics.get("trial_id") or Path(result.path).name
+        trial_id = result.config.get("continues") or metrics.get("trial_id") or Path(result.path).name
         status = "failed" if result.error else metrics.get("status", "failed")
         if status == "running":  # ended without finishing its targets: the scheduler stopped it
             status = "stopped"
