@@ -154,7 +154,8 @@ def _seed_line(result: SimResult, grid: int) -> str:
     missed = [f"{t} (planted {p}: {result.truth_trials[t][0]} trial(s) reached it, {result.truth_trials[t][1]} "
               f"finished)" for t, p in result.truth.items() if _final(result, t) != p]
     return (f"  seed {result.seed}: found at {found}; spent {result.steps:,} steps in {result.trials} trials "
-            f"({result.intermediate_steps / max(result.steps, 1):.0%} on intermediate phases); grid {grid:,}"
+            f"({result.intermediate_steps / max(result.steps, 1):.0%} on {result.intermediate_phases} intermediate "
+            f"trainings); grid {grid:,}"
             + (f"; wrong at the end: {', '.join(missed)}" if missed else ""))
 
 
@@ -230,7 +231,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--target-steps", type=int, default=2000, help="steps of each target phase")
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--mode", choices=["joint", "per_target"], default="per_target")
-    parser.add_argument("--num-trials", type=int, default=16, help="trials per study")
+    parser.add_argument("--num-trials", type=int, default=8, help="trials per study (after the first pass)")
     parser.add_argument("--max-concurrent", type=int, default=4)
     parser.add_argument("--defaults-first", action="store_true",
                         help="search.defaults_first: every model x intermediate at default rates first (in the budget)")

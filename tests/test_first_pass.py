@@ -17,8 +17,8 @@ from raytl.search.first_pass import (
     finalist_space,
     keep_count,
     ladder_order,
-    rungs,
     run_first_pass,
+    rungs,
 )
 from raytl.search.space import define_trial
 from tests.conftest import tiny_space
@@ -63,8 +63,11 @@ def test_rungs_and_keep_counts(tmp_path: Path) -> None:
     space = halving_space(tmp_path)
     assert rungs(space, "xnli") == [10, 30, 90]
     longer = space.model_copy(update={"scheduler": space.scheduler.model_copy(update={"grace_period": 2})})
-    assert rungs(longer, "xnli") == [20, 60, 90]
-    assert [keep_count(n, 3.0) for n in (11, 6, 4, 3, 2, 1)] == [3, 2, 1, 1, 1, 1]
+    assert rungs(longer, "xnli") == [30, 90]  # 10 is under the grace period
+    assert rungs(space.model_copy(update={"targets": ["tatoeba"]}), "tatoeba") == [0]  # embeds, never trains
+    epochs = space.model_copy(update={"target": space.target.model_copy(update={"max_steps": None, "epochs": 2})})
+    assert rungs(epochs, "xnli") == pytest.approx([1 / 9, 1 / 3, 1.0])  # fractions of the steps the data gives
+    assert [keep_count(n, 3.0) for n in (11, 6, 4, 3, 2, 1)] == [4, 2, 2, 1, 1, 1]
 
 
 def test_halving_keeps_the_best_third_and_continues_their_trials(tmp_path: Path) -> None:
@@ -96,10 +99,12 @@ def test_prior_top_k_and_the_ladder_carry_the_best(tmp_path: Path) -> None:
              "pawsx": ["sst2", "mnli", "qqp", "none", "hellaswag", "squadv2"]}
     rounds = Rounds(quality(order))
     run_first_pass(space, prior, rounds)
-    firsts = [(m, t, [c["intermediate"] for c in configs]) for m, t, n, configs in rounds.calls if n == 0]
-    assert firsts == [  # every target at the small size first; the large model tries base's best (carry_k 1)
-        ("base", "xnli", ["hellaswag", "qqp", "mnli", "none"]), ("base", "pawsx", ["mnli", "sst2", "qqp", "none"]),
-        ("large", "xnli", ["qqp", "none"]), ("large", "pawsx", ["sst2", "none"])]
+    firsts = [(m, t, [c["intermediate"] for c in configs], configs[0]["until"])
+              for m, t, n, configs in rounds.calls if n == 0]
+    assert firsts == [  # every target at the small size first; the large model trains base's best (carry_k 1)
+        ("base", "xnli", ["hellaswag", "qqp", "mnli", "none"], 10),
+        ("base", "pawsx", ["mnli", "sst2", "qqp", "none"], 10),
+        ("large", "xnli", ["qqp", "none"], 90), ("large", "pawsx", ["sst2", "none"], 90)]  # to the end, one rung
 
 
 def test_the_study_after_the_first_pass_keeps_the_intermediate_rate(tmp_path: Path) -> None:

@@ -156,8 +156,17 @@ def test_search_finds_the_planted_best_within_its_budget(tmp_path: Path) -> None
         assert grid.found_at is not None
 
         results = simulate(sim_space(tmp_path, mode="per_target"), table, seeds=2)
+        halving = sim_space(tmp_path, mode="per_target", first_pass="halving", prior="semb", top_k=1, num_trials=2)
+        with pytest.raises(InputError, match="no prior for 4 row"):
+            simulate(halving, table)
+        (prior_run,) = simulate(halving, with_prior(table))
     finally:
         ray.shutdown()
+    # the prior puts each target's planted task first: only it and none are tried, at 10 + 30 steps (rungs 10, 40)
+    assert prior_run.found_at is not None and prior_run.truth == PLANTED
+    assert prior_run.intermediate_phases == 2  # qqp for xnli, mnli for pawsx: one phase each, at the default rate
+    first_pass = 2 * (2 * 10 + 1 * 30)  # per target: both candidates to step 10, the better one on to 40
+    assert prior_run.found_at <= 2 * 30 + first_pass  # found in the first pass; the study (2 trials each) follows
     for result in results:
         assert result.truth == PLANTED
         assert result.found_at is not None and result.found_at <= result.steps
@@ -165,3 +174,9 @@ def test_search_finds_the_planted_best_within_its_budget(tmp_path: Path) -> None
         assert result.optuna_states.get("PRUNED") == result.stopped
         assert result.optuna_states.get("COMPLETE") == 2 * 8 - result.stopped
     json.dumps([vars(r) for r in results], default=vars)  # the CLI's --out is plain data
+
+
+def with_prior(table: TransferTable) -> TransferTable:
+    """The table with a prior that ranks each target's planted task first."""
+    return TransferTable.from_rows([{**row, "prior": 1.0 if PLANTED.get(row["target"]) == row["intermediate"] else 0.0}
+                                    for row in table.rows()])

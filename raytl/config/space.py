@@ -116,13 +116,9 @@ class SearchSpace(Strict):
         if self.search.mode == "joint" and any(o.lr or o.lr_by_model for o in self.target_overrides.values()):
             raise ValueError("target_overrides: a per-target lr needs search.mode: per_target (in joint mode one "
                              "lr_target is searched for all targets)")
-        if self.search.first_pass == "halving":
-            if self.scheduler.type == "none":
-                raise ValueError("search.first_pass: halving rungs at scheduler.grace_period evaluations x "
-                                 "scheduler.reduction_factor; allowed: scheduler type asha or hyperband")
-            if not self.scheduler.max_t and not all(self.target_phase(t).max_steps for t in self.targets):
-                raise ValueError("search.first_pass: halving needs the phase length in steps; allowed: max_steps on "
-                                 "every target phase, or scheduler.max_t")
+        if self.search.first_pass == "halving" and self.scheduler.type == "none":
+            raise ValueError("search.first_pass: halving rungs at scheduler.grace_period evaluations x "
+                             "scheduler.reduction_factor; allowed: scheduler type asha or hyperband")
         return self
 
     @field_validator("models")

@@ -9,8 +9,9 @@ last rung is the whole target phase. Unlike ASHA, nobody is promoted before ever
 the pass spends what halving needs and no more (Li et al. 2018 measured ASHA's price of asynchrony).
 
 With `ladder`, the models go one after the other, smallest first, every target at each size before the next size:
-a larger model tries only the `carry_k` best intermediate tasks of the size below (its measured ranking) plus
-`none`. Small encoders are cheap, and whether their ranking holds at 3.5B and 10.7B parameters is reported.
+a larger model trains only the `carry_k` best intermediate tasks of the size below (its measured ranking) plus
+`none`, each to the end of the phase: they are the close calls, which mid-phase rankings cannot tell apart. Small
+encoders are cheap, and whether their ranking holds at 3.5B and 10.7B parameters is reported.
 
 The pass is written against a `RunRound` callable, so `raytl search` (Tune trials that train) and
 `raytl simulate` (Tune trials that read a transfer table) run the same decisions.
@@ -26,7 +27,8 @@ from typing import Any
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.models.zoo import ZOO
 from raytl.search.space import default_lrs
-from raytl.search.tuner import horizon
+from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,11 @@ class FirstPass:
         return [*chosen, NO_INTERMEDIATE]
 
 
-def rungs(space: SearchSpace, target: str) -> list[int]:
-    """Target-phase steps at the end of each rung, on evaluation steps; the last is the whole phase.
+def rungs(space: SearchSpace, target: str) -> list[int] | list[float]:
+    """Where each rung ends: target-phase steps, the whole phase and below it each rung `reduction_factor` times
+    shorter (on an evaluation step), down to `grace_period` evaluations. A phase given in epochs has no step count
+    before its data is read: its rungs are fractions of the phase, 1/rf^2, 1/rf and 1 (a trial stops at its first
+    evaluation past the fraction of the steps it computed).
 
     >>> from raytl.config import parse_space
     >>> space = parse_space({"name": "r", "models": ["tiny"], "intermediate_tasks": ["none"], "targets": ["xnli"],
@@ -73,26 +78,35 @@ def rungs(space: SearchSpace, target: str) -> list[int]:
     >>> rungs(space, "xnli")
     [200, 600, 2000]
     """
-    phase = space.target_phase(target)
-    total = phase.max_steps or horizon(space)
-    every, factor = phase.eval_every, space.scheduler.reduction_factor  # type: ignore[union-attr]
-    budget, budgets = space.scheduler.grace_period * every, []  # type: ignore[union-attr]
-    while budget < total:
-        budgets.append(budget)
-        budget = math.ceil(budget * factor / every) * every
-    return [*budgets, total]
+    if target in TASKS and FORMATS[TASKS[target].format].target_phase != "train":
+        return [0]  # a retrieval target trains nothing: one evaluation of each encoder, one rung
+    phase, factor = space.target_phase(target), space.scheduler.reduction_factor  # type: ignore[union-attr]
+    total = phase.max_steps or (space.scheduler.max_t if phase.epochs is None else None)  # type: ignore[union-attr]
+    if total is None:
+        return [factor**-2, 1 / factor, 1.0]
+    first = space.scheduler.grace_period * phase.eval_every  # type: ignore[union-attr]
+    budgets, budget = [total], total / factor
+    while budget >= first:
+        step = max(first, int(budget // phase.eval_every) * phase.eval_every)
+        if step < budgets[0]:
+            budgets.insert(0, step)
+        budget /= factor
+    return budgets
 
 
 def keep_count(survivors: int, factor: float) -> int:
-    """How many go on to the next rung: the best 1/factor, at least one (Jamieson and Talwalkar 2016)."""
-    return max(1, math.floor(survivors / factor))
+    """How many go on to the next rung: the best 1/factor, rounded up, as ASHA promotes the top 1/factor quantile
+    (Li et al. 2018): with 4 candidates and factor 3, 2 go on, not 1; mid-phase rankings are noisy."""
+    return math.ceil(survivors / factor)
 
 
-def halve(space: SearchSpace, model: str, target: str, tasks: list[str], run_round: RunRound) -> list[Measurement]:
-    """Synchronous successive halving of `tasks` for (model, target); returns every candidate, best first."""
+def halve(space: SearchSpace, model: str, target: str, tasks: list[str], run_round: RunRound,
+          budgets: list[int] | list[float] | None = None) -> list[Measurement]:
+    """Synchronous successive halving of `tasks` for (model, target) over `budgets` (default: `rungs`); returns
+    every candidate, best first."""
     measured: dict[str, Measurement] = {}
     survivors = list(tasks)
-    budgets = rungs(space, target)
+    budgets = budgets or rungs(space, target)
     for number, until in enumerate(budgets):
         configs = [round_config(space, model, task, until, measured.get(task)) for task in survivors]
         measured.update({m.intermediate: m for m in run_round(model, target, number, configs)})
@@ -101,11 +115,12 @@ def halve(space: SearchSpace, model: str, target: str, tasks: list[str], run_rou
     return [measured[task] for task in _best(measured, list(measured))]
 
 
-def round_config(space: SearchSpace, model: str, task: str, until: int, before: Measurement | None
+def round_config(space: SearchSpace, model: str, task: str, until: float, before: Measurement | None
                  ) -> dict[str, Any]:
-    """One trial of a rung: default learning rates, the first seed, where to stop, and which trial it continues."""
-    config = {"model": model, "intermediate": task, **default_lrs(space, model, task), "seed": space.seeds[0],
-              "until": until}
+    """One trial of a rung: default learning rates, the first seed, where to stop (`until` a step, or
+    `until_fraction` of the phase), and which trial it continues."""
+    stop = {"until_fraction": until} if isinstance(until, float) else {"until": until}
+    config = {"model": model, "intermediate": task, **default_lrs(space, model, task), "seed": space.seeds[0], **stop}
     if before is not None:
         config.update(continues=before.lineage, from_step=before.step)
     return config
@@ -139,14 +154,16 @@ def run_first_pass(space: SearchSpace, prior: Prior, run_round: RunRound) -> Fir
     models = ladder_order(space) if space.search.ladder else list(space.models)
     for number, model in enumerate(models):
         for target in space.targets:
-            if space.search.ladder and number > 0:
-                below = [m.intermediate for m in result.ranked[target][models[number - 1]]]
+            budgets = rungs(space, target)
+            if space.search.ladder and number > 0:  # the finalists of the size below: close calls, trained to
+                below = [m.intermediate for m in result.ranked[target][models[number - 1]]]  # the end
                 tasks = [*[t for t in below if t != NO_INTERMEDIATE][:space.search.carry_k], NO_INTERMEDIATE]
+                budgets = budgets[-1:]
             else:
                 tasks = candidates(space, prior[model][target])
-            print(f"--- first pass, {model} on {target}: {len(tasks)} candidates, rungs at "
-                  f"{rungs(space, target)} steps", flush=True)
-            result.ranked.setdefault(target, {})[model] = halve(space, model, target, tasks, run_round)
+            print(f"--- first pass, {model} on {target}: {len(tasks)} candidates, rungs at {budgets} steps",
+                  flush=True)
+            result.ranked.setdefault(target, {})[model] = halve(space, model, target, tasks, run_round, budgets)
     return result
 
 

@@ -54,15 +54,21 @@ def _tuner(space: SearchSpace, run: RunDir, name: str, configs: list[dict[str, A
     if run.exists(run.root / name):
         return tune.Tuner.restore(run.uri(run.root / name), trainable=tune_function(space, run),
                                   resume_unfinished=True, resume_errored=True)
-    until = configs[0]["until"]
-    stoppers = [FunctionStopper(lambda trial_id, result: result.get("step", 0) >= until)]
+    until, fraction = configs[0].get("until"), configs[0].get("until_fraction")
+
+    def reached(trial_id: str, result: dict[str, Any]) -> bool:  # a phase in epochs: its steps come with results
+        end = until if until is not None else fraction * result.get("target_steps", math.inf)
+        return result.get("step", 0) >= end
+
+    stoppers = [FunctionStopper(reached)]
     budget = budget_stopper(space, ledger)
     return tune.Tuner(
         tune_function(space, run),
         param_space=point_keys(configs),
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=len(configs),
-                                    search_alg=BasicVariantGenerator(points_to_evaluate=configs),
-                                    max_concurrent_trials=space.search.max_concurrent_trials),
+                                    search_alg=BasicVariantGenerator(
+                                        points_to_evaluate=configs,
+                                        max_concurrent=space.search.max_concurrent_trials)),
         run_config=tune.RunConfig(
             name=name, storage_path=run.location, verbose=0,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),

@@ -1,21 +1,22 @@
-"""`raytl simulate` with `search.first_pass: halving`: the first pass's rungs as Tune runs of simulated trials, and
-the prior read from the transfer table's `prior` column (whatever `search.prior` names: a simulation has no data
-to embed)."""
+"""`raytl simulate` with `search.first_pass: halving`: the first pass's rungs with simulated trials, and the prior
+read from the transfer table's `prior` column (whatever `search.prior` names: a simulation has no data to embed).
+
+A rung holds no searcher and no scheduler (its configs and its stopping step are given), so its simulated trials
+run in the driver, one after the other, through the same `simulated_trial` a Tune actor runs: a Tune run per rung
+would cost seconds of actor start-up for microseconds of table reading. The study after the first pass runs in
+Tune, as every study does.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from ray import tune
-from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
-from raytl.search.first_pass import Prior, RunRound, catalogue_prior, measurements, point_keys
+from raytl.search.first_pass import Measurement, Prior, RunRound, catalogue_prior
 from raytl.search.sim_table import TransferTable
+from raytl.search.sim_trial import TrialPlan, simulated_trial
 from raytl.search.target_study import target_space
-from raytl.search.trial_driver import DRIVER_RESOURCE
 
 
 def table_prior(space: SearchSpace, table: TransferTable) -> Prior:
@@ -36,28 +37,22 @@ def table_prior(space: SearchSpace, table: TransferTable) -> Prior:
     return {model: {target: order(model, target) for target in space.targets} for model in space.models}
 
 
-def simulated_round(space: SearchSpace, trainable: Any, recorder_of: Any, events: list, root: Path) -> RunRound:
-    """A `RunRound` whose trials read the table: one Tune run per rung, every config a point of its own.
-    `trainable(study)` builds the study's simulated trainable, `recorder_of(study)` its recording callback, whose
-    events are added to `events`."""
+def simulated_round(space: SearchSpace, table: TransferTable, plan_of: Any, event: Any, events: list) -> RunRound:
+    """A `RunRound` of simulated trials. `plan_of(study)` is the study's `TrialPlan`; `event(lineage, config,
+    targets, metrics)` turns one report into the `Event` added to `events`."""
 
-    def run_round(model: str, target: str, number: int, configs: list[dict[str, Any]]) -> list:
+    def run_round(model: str, target: str, number: int, configs: list[dict[str, Any]]) -> list[Measurement]:
         study = target_space(space, target)
-        recorder = recorder_of(study)
-        tune.Tuner(
-            tune.with_resources(trainable(study), {DRIVER_RESOURCE: 1}),  # no CPU: many at once
-            param_space=point_keys(configs),
-            tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=configs),
-                                        num_samples=len(configs), reuse_actors=True,
-                                        max_concurrent_trials=space.search.max_concurrent_trials),
-            run_config=tune.RunConfig(name=f"first-pass-{target}-{model}-rung{number}", storage_path=str(root),
-                                      callbacks=[recorder], verbose=0),
-        ).fit()
-        events.extend(recorder.events)
-        last: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-        for event in recorder.events:
-            last[event.trial_id] = (event.trial_id, event.config, {"step": event.step,
-                                                                   **{f"dev:{t}": s for t, s in event.scores.items()}})
-        return measurements(list(last.values()), target)
+        plan: TrialPlan = plan_of(study)
+        measured = []
+        for config in configs:
+            lineage = config.get("continues") or f"first-pass-{model}-{target}-{config['intermediate']}"
+            reports: list[dict[str, Any]] = []
+            simulated_trial(config, plan, table, send=reports.append)
+            events.extend(event(lineage, config, study.targets, metrics) for metrics in reports)
+            last = reports[-1]
+            measured.append(Measurement(lineage, model, config["intermediate"], int(last["step"]),
+                                        float(last[f"dev:{target}"])))
+        return measured
 
     return run_round

@@ -8,6 +8,7 @@ Light to import (Ray Tune and the table only, no torch): many simulated trials r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +43,16 @@ class TrialPlan:
     noise_seed: int
 
 
-def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTable) -> None:
+def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTable,
+                    send: Callable[[dict[str, Any]], None] | None = None) -> None:
     """One trial: its targets one after the other, each a noisy learning curve towards the table's final score.
 
     The score reported for a target is its best evaluation so far, as a real trial reports its dev-selected one.
     A first-pass rung (`raytl.search.first_pass`) stops the trial after its evaluation at step `until`; the next
-    rung continues it from `from_step`: the evaluations before it are replayed, not reported again.
+    rung continues it from `from_step`: the evaluations before it are replayed, not reported again. `send`
+    receives the reports (default: `tune.report`).
     """
+    send = send or tune.report
     model, intermediate = config["model"], config["intermediate"]
     start, until = config.get("from_step", 0), config.get("until")
     scores: dict[str, float] = {}
@@ -62,7 +66,7 @@ def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTabl
             scores[target.name] = max(cell.at(final, step, target.steps, rng), scores.get(target.name, -math.inf))
             if start and steps_before + step <= start:
                 continue
-            tune.report(report(plan, scores, steps_before + step, done + (step == target.steps)))
+            send(report(plan, scores, steps_before + step, done + (step == target.steps)))
             if until is not None and steps_before + step >= until:
                 return
         steps_before += target.steps

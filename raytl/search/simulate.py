@@ -71,6 +71,7 @@ class SimResult:
     found_at: int | None = None  # steps after which every target's incumbent stayed the truth
     trials: int = 0
     intermediate_steps: int = 0  # the part of `steps` spent on intermediate phases
+    intermediate_phases: int = 0  # distinct intermediate trainings paid (model, task, learning rate, seed)
     optuna_states: dict[str, int] = field(default_factory=dict)  # how the trials reached Optuna (all studies)
     stopped: int = 0  # trials whose last report was not `completed` (stopped by the scheduler)
     truth_trials: dict[str, list[int]] = field(default_factory=dict)  # target -> [trials of its best task that
@@ -85,11 +86,14 @@ class Recorder(tune.Callback):
         self.events: list[Event] = []
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        done = int(result.get("targets_done", 0))
-        scores = {t: float(result[f"dev:{t}"]) for t in self.targets if f"dev:{t}" in result}
-        lineage = trial.config.get("continues") or trial.trial_id  # a first-pass rung continues an earlier trial
-        self.events.append(Event(lineage, dict(trial.config), int(result["step"]),
-                                 tuple(self.targets[:done]), tuple(self.targets), scores))
+        self.events.append(event(trial.trial_id, dict(trial.config), self.targets, result))
+
+
+def event(trial_id: str, config: dict[str, Any], targets: list[str], result: dict[str, Any]) -> Event:
+    """One report of a trial of a study over `targets`, as the driver received it."""
+    done = int(result.get("targets_done", 0))
+    scores = {t: float(result[f"dev:{t}"]) for t in targets if f"dev:{t}" in result}
+    return Event(trial_id, config, int(result["step"]), tuple(targets[:done]), tuple(targets), scores)
 
 
 def check_simulable(space: SearchSpace, table: TransferTable) -> None:
@@ -150,8 +154,7 @@ def _simulate_seed(space: SearchSpace, table: TransferTable, index: int, max_con
     events: list[Event] = []
     studies = [target_space(seeded, t) for t in seeded.targets] if seeded.search.mode == "per_target" else [seeded]
     if seeded.search.first_pass == "halving":
-        rounds = simulated_round(seeded, lambda study: _trainable(study, table, seeded.search.seed),
-                                 lambda study: Recorder(study.targets), events, root / f"seed{index}-first-pass")
+        rounds = simulated_round(seeded, table, lambda study: trial_plan(study, seeded.search.seed), event, events)
         first = run_first_pass(seeded, table_prior(seeded, table), rounds)
         studies = [finalist_space(study, first.finalists(study.targets[0], seeded.search.finalists))
                    for study in studies]
@@ -176,15 +179,12 @@ def _searcher(space: SearchSpace) -> TransferSearch:
 def _tuner(space: SearchSpace, searcher: TransferSearch, table: TransferTable, noise_seed: int, recorder: Recorder,
            where: Path) -> tune.Tuner:
     """A Tuner built like `raytl.search.tuner.build_tuner`, with the simulated trial."""
+    trainable = tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
     return tune.Tuner(
-        tune.with_resources(_trainable(space, table, noise_seed), {DRIVER_RESOURCE: 1}),  # no CPU: many at once
+        tune.with_resources(trainable, {DRIVER_RESOURCE: 1}),  # no CPU: many simulated trials at once
         tune_config=dataclasses.replace(tune_config(space, searcher), reuse_actors=True),  # no process per trial
         run_config=tune.RunConfig(name=where.name, storage_path=str(where.parent), callbacks=[recorder], verbose=0),
     )
-
-
-def _trainable(space: SearchSpace, table: TransferTable, noise_seed: int) -> Any:
-    return tune.with_parameters(simulated_trial, plan=trial_plan(space, noise_seed), table=table)
 
 
 def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], seed: int = 0) -> SimResult:
@@ -209,6 +209,7 @@ def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], see
     result.found_at, result.trials = right_since, len(last_step)
     last = {event.trial_id: event for event in events}
     result.stopped = sum(len(event.finished) < len(event.targets) for event in last.values())
+    result.intermediate_phases = len(phases)
     result.intermediate_steps = len(phases) * space.intermediate.max_steps  # type: ignore[operator]
     return result
 
