@@ -164,4 +164,8 @@ def test_shipped_search_spaces_use_the_new_modes() -> None:
     scaling = load_checked(ROOT / "search_spaces" / "scaling.yaml")
     assert scaling.models == ["large", "xl", "xxl"] and set(scaling.target.lr_by_model) == {"large", "xl", "xxl"}
     best = load_checked(ROOT / "search_spaces" / "best_per_target.yaml")
-    assert best.search.mode == "per_target" and best.search.defaults_first
+    assert best.search.mode == "per_target" and best.search.first_pass == "halving"
+    for name in ("phang2020", "best_per_target", "ablations"):  # the recommended per-target design
+        assert load_checked(ROOT / "search_spaces" / f"{name}.yaml").search.first_pass == "halving"
+    assert {r.low for r in scaling.intermediate.lr_by_model.values()} == {  # one intermediate rate per size
+        r.high for r in scaling.intermediate.lr_by_model.values()}

@@ -75,14 +75,12 @@ def describe_trials(space: SearchSpace) -> list[str]:
                  f"{grid_size(space)} defaults_first points: every model x task x seed" if search.defaults_first
                  else ""]
         first = (f"the first {min(count.first_pass, count.per_study)} of them the first pass: "
-                 + " + ".join(part for part in parts if part)) if count.first_pass else "no first pass"
+                 + " + ".join(part for part in parts if part)) if count.first_pass else "no preset points"
         how = f"{search.algorithm}: search.num_trials {search.num_trials} per study; {first}"
     lines = [f"  trials: {count.total} in all = {studies}" + ("" if count.studies == 1 else " trials") + f" ({how})",
              f"  seeds: {', '.join(map(str, space.seeds))}" + (
                  " (every grid cell at each)" if search.algorithm == "grid" else
                  f" (trial i of a study uses seed number i mod {len(space.seeds)})" if len(space.seeds) > 1 else "")]
-    if search.first_pass == "halving":
-        lines.append(halving_line(space))
     if count.unrun_points:
         lines.append(f"  NOTE: {count.unrun_points} of the {count.first_pass} first-pass points exceed "
                      f"search.num_trials {search.num_trials} and never run; raise num_trials to run them")
@@ -92,34 +90,3 @@ def describe_trials(space: SearchSpace) -> list[str]:
         lines.append("  may stop earlier: " + ", ".join(limit for limit in limits if limit))
     return lines
 
-
-def halving_trials(space: SearchSpace) -> int:
-    """Trials of one target's first pass (a rung's continuation is the same trial): every candidate of each model,
-    with the ladder the smallest model's and `carry_k` + 1 at each larger one."""
-    trained = len([task for task in space.intermediate_tasks if task != "none"])
-    first = min(space.search.top_k or trained, trained) + 1
-    larger = min(space.search.carry_k, trained) + 1 if space.search.ladder else first
-    return first + larger * (len(space.models) - 1)
-
-
-def halving_line(space: SearchSpace) -> str:
-    """`raytl plan`'s line for `search.first_pass: halving`."""
-    from raytl.search.first_pass import ladder_order
-
-    search = space.search
-    order = " -> ".join(ladder_order(space)) + f" (each larger size trains the {search.carry_k} best of the " \
-        "size below + none to the end)" if search.ladder else "every model"
-    picked = f"the {search.prior} prior's top {search.top_k}" if search.top_k else "every task"
-    return (f"  first pass before each study: {halving_trials(space)} trials per target at the default learning "
-            f"rates, synchronous halving ({picked} + none; {order}; rungs at {_rungs(space)}), then the "
-            f"study's {search.num_trials} trials search the target "
-            f"learning rate of {search.finalists} finalist(s) per model + none")
-
-
-def _rungs(space: SearchSpace) -> str:
-    from raytl.search.first_pass import rungs
-
-    budgets = rungs(space, space.targets[0])
-    if isinstance(budgets[0], float):
-        return ", ".join(f"{b:.2g}" for b in budgets) + " of each target phase"
-    return f"steps {', '.join(map(str, budgets))} for {space.targets[0]}"

@@ -182,3 +182,31 @@ def measurements(results: list[tuple[str, dict[str, Any], dict[str, Any]]], targ
 def point_keys(configs: list[dict[str, Any]]) -> dict[str, None]:
     """A param_space naming every key of a rung's points (Tune's point presets must name existing keys)."""
     return {key: None for config in configs for key in config}
+
+
+def halving_trials(space: SearchSpace) -> int:
+    """Trials of one target's first pass (a rung's continuation is the same trial): every candidate of each model,
+    with the ladder the smallest model's and `carry_k` + 1 at each larger one."""
+    trained = len([task for task in space.intermediate_tasks if task != "none"])
+    first = min(space.search.top_k or trained, trained) + 1
+    larger = min(space.search.carry_k, trained) + 1 if space.search.ladder else first
+    return first + larger * (len(space.models) - 1)
+
+
+def halving_line(space: SearchSpace) -> str:
+    """`raytl plan`'s line for `search.first_pass: halving`."""
+    search = space.search
+    order = " -> ".join(ladder_order(space)) + f" (each larger size trains the {search.carry_k} best of the " \
+        "size below + none to the end)" if search.ladder else "every model"
+    picked = f"the {search.prior} prior's top {search.top_k}" if search.top_k else "every task"
+    return (f"  first pass before each study: {halving_trials(space)} trials per target at the default learning "
+            f"rates, synchronous halving ({picked} + none; {order}; rungs at {_rungs(space)}), then the "
+            f"study's {search.num_trials} trials search the target "
+            f"learning rate of {search.finalists} finalist(s) per model + none")
+
+
+def _rungs(space: SearchSpace) -> str:
+    budgets = rungs(space, space.targets[0])
+    if isinstance(budgets[0], float):
+        return ", ".join(f"{b:.2g}" for b in budgets) + " of each target phase"
+    return f"steps {', '.join(map(str, budgets))} for {space.targets[0]}"
