@@ -38,6 +38,11 @@ from raytl.training.engine import (
 from raytl.training.predict import predict
 
 
+class RungReached(Exception):  # noqa: N818 (an event, not an error)
+    """A first-pass trial reached its rung: its evaluation was reported with a checkpoint; the trial ends here and
+    the next rung continues it."""
+
+
 @dataclass(frozen=True)
 class TrialContext:
     """One trial as one Ray Train worker (rank) sees it: what every phase needs."""
@@ -47,6 +52,14 @@ class TrialContext:
     ranks: Ranks
     run: RunDir
     trial_id: str
+    until: int | None = None  # a first-pass rung (`raytl.search.first_pass`): stop after the evaluation at this
+    until_fraction: float | None = None  # target-phase step, or this fraction of the phase's steps
+
+    def rung_reached(self, step: int, total: int) -> bool:
+        """Whether a first-pass rung ends at this evaluation (never at the phase's end: that is the phase's)."""
+        end = self.until if self.until is not None else (
+            self.until_fraction * total if self.until_fraction is not None else None)
+        return end is not None and end <= step < total
 
     @property
     def entry(self) -> ModelEntry:

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from raytl.models.task_model import TaskModel
-from raytl.pipeline.context import TrialContext, evaluate, load_encoder, make_engine, train_batches
+from raytl.pipeline.context import RungReached, TrialContext, evaluate, load_encoder, make_engine, train_batches
 from raytl.pipeline.progress import Languages, TrialRecord
 from raytl.pipeline.run_dir import write_atomic
 from raytl.tasks import TASKS, Task
@@ -68,6 +68,8 @@ def train_target(trial: TrialContext, target: str, encoder_dir: Path | None, rec
             record.report({"loss": loss, "dev_now": dev, "target_steps": total}, Path(tmp))
         if clock is not None:
             clock.reset()
+        if trial.rung_reached(step, total):
+            raise RungReached(step)
 
     fit(engine, batches.from_step(record.step), fmt.loss, start_step=record.step,
         total_steps=total, eval_every=phase.eval_every, on_evaluation=on_evaluation, checkpoint_due=clock,

@@ -14,7 +14,7 @@ from typing import Any
 import ray.train
 import torch
 
-from raytl.pipeline.context import TrialContext
+from raytl.pipeline.context import RungReached, TrialContext
 from raytl.pipeline.intermediate_phase import obtain_intermediate
 from raytl.pipeline.phase_id import TrialParams
 from raytl.pipeline.progress import TrialRecord
@@ -35,6 +35,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         ranks=Ranks(context.get_world_rank(), context.get_world_size()),
         run=config["run"],
         trial_id=config["trial_id"],
+        until=config.get("until"),
+        until_fraction=config.get("until_fraction"),
     )
     torch.set_num_threads(max(1, int(trial.space.resources.cpus_per_worker)))
     record = TrialRecord(trial, send=_send_to_tune, checkpoint=_resume_point())
@@ -42,6 +44,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         run_trial(trial, record)
     except Diverged as exc:
         record.finish(status="diverged", note=str(exc))
+    except RungReached:  # reported with its checkpoint; the next rung continues the trial from it
+        return
 
 
 TARGET_PHASES = {"train": train_target, "embed": evaluate_retrieval}

@@ -1,8 +1,9 @@
 """The first pass of a real per-target run (`search.first_pass: halving`): each rung of each (model, target) is
 one Tune experiment in the target's run directory, `targets/TARGET/first-pass-MODEL-rungN/`. A trial of a later
 rung continues the candidate's trial of the rung before (`continues`): the same trial id, so the same Train run,
-checkpoints and record, and it trains on from its last evaluation. Tune stops every trial of a rung at the rung's
-step (`until`); the checkpoint of that evaluation was reported with it.
+checkpoints and record, and it trains on from its last evaluation. A trial ends itself after the evaluation at
+its rung's step (`until`, or `until_fraction` of its phase: `TrialContext.rung_reached`), which it reported with
+its checkpoint: a scheduler's stop would land a few steps late, after the workers trained on.
 
 When a rung ends, its measurements go to `targets/TARGET/first_pass.json`, so `raytl resume` replays finished
 rungs from there and restores an interrupted rung's experiment (finished trials kept, the rest resumed).
@@ -18,7 +19,6 @@ from typing import Any
 import pandas as pd
 from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
-from ray.tune.stopper import CombinedStopper, FunctionStopper
 
 from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
@@ -37,8 +37,10 @@ def real_round(space: SearchSpace, run: RunDir, tables: list[pd.DataFrame]) -> R
         ledger, key = sub_run.root / "first_pass.json", f"{model}/rung{number}"
         done = sub_run.read_json(ledger) or {}
         name = f"first-pass-{model}-rung{number}"
-        if key in done:
+        if key in done:  # its trials' rows from the finished experiment; nothing runs
             print(f"--- {target}: {name} finished earlier ({len(done[key])} trials)", flush=True)
+            finished = tune.Tuner.restore(sub_run.uri(sub_run.root / name), trainable=tune_function(sub, sub_run))
+            tables.append(results_table(finished.get_results(), sub, sub_run).assign(target=target))
             return [Measurement(**measured) for measured in done[key]]
         grid = _tuner(sub, sub_run, name, configs, run.root / "gpu_hours.json").fit()
         tables.append(results_table(grid, sub, sub_run).assign(target=target))
@@ -54,14 +56,6 @@ def _tuner(space: SearchSpace, run: RunDir, name: str, configs: list[dict[str, A
     if run.exists(run.root / name):
         return tune.Tuner.restore(run.uri(run.root / name), trainable=tune_function(space, run),
                                   resume_unfinished=True, resume_errored=True)
-    until, fraction = configs[0].get("until"), configs[0].get("until_fraction")
-
-    def reached(trial_id: str, result: dict[str, Any]) -> bool:  # a phase in epochs: its steps come with results
-        end = until if until is not None else fraction * result.get("target_steps", math.inf)
-        return result.get("step", 0) >= end
-
-    stoppers = [FunctionStopper(reached)]
-    budget = budget_stopper(space, ledger)
     return tune.Tuner(
         tune_function(space, run),
         param_space=point_keys(configs),
@@ -72,7 +66,7 @@ def _tuner(space: SearchSpace, run: RunDir, name: str, configs: list[dict[str, A
         run_config=tune.RunConfig(
             name=name, storage_path=run.location, verbose=0,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
-            stop=CombinedStopper(*stoppers, budget) if budget else stoppers[0],
+            stop=budget_stopper(space, ledger),
             callbacks=[ProgressPrinter(METRIC)],
         ),
     )

@@ -41,7 +41,8 @@ def drive_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"space": space, "params": trial_params(config), "trial_id": trial_id, "run": run},
+        train_loop_config={"space": space, "params": trial_params(config), "trial_id": trial_id, "run": run,
+                           "until": config.get("until"), "until_fraction": config.get("until_fraction")},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
