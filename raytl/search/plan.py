@@ -9,7 +9,6 @@ from raytl.errors import InputError
 from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
 from raytl.pipeline.storage import check_writable
 from raytl.search.counts import describe_trials
-from raytl.search.first_pass import halving_line
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
@@ -80,7 +79,7 @@ def describe(space: SearchSpace) -> str:
     lines = [
         f"search '{space.name}' -> {Path(space.storage) / space.name}",
         *describe_trials(space),
-        *([halving_line(space)] if space.search.first_pass == "halving" else []),
+        *_first_pass_lines(space),
         f"  at most {space.search.max_concurrent_trials} trials at once; scheduler: {space.scheduler.type}",
         f"  each trial: {res.num_workers} Ray Train workers x ({res.cpus_per_worker:g} CPU, "
         f"{res.gpus_per_worker:g} GPU), DeepSpeed ZeRO {space.deepspeed.zero_stage}, precision "
@@ -181,3 +180,11 @@ def _length(phase) -> str:
 
 def _params(count: int) -> str:
     return "tiny" if count == 0 else f"{count / 1e9:.2f}B parameters"
+
+
+def _first_pass_lines(space: SearchSpace) -> list[str]:
+    if space.search.first_pass != "halving":
+        return []
+    from raytl.search.first_pass import halving_line  # imports Optuna and the formats: after validation only
+
+    return [halving_line(space)]
