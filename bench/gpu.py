@@ -48,7 +48,7 @@ from raytl.training.settings import DeepSpeedSettings, resolve_settings
 TASK = "xnli"
 WARMUP_STEPS = 2
 FIT_FRACTION = 0.9  # of the card's memory a case's planned total may take
-HEADLINE = ("large", 2, 256)  # the case the figure names (its smoke stand-in: tiny4)
+HEADLINE = ("large", 2)  # the case the figure names, at the longest length (its smoke stand-in: tiny4)
 SMOKE_MODELS = {"large": "tiny4", "xl": "tiny"}
 # bf16 dense peaks from NVIDIA's datasheets (the sparsity figures halved), matched against the device name in order
 PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("GH200", 989.5), ("H100", 989.5), ("H200", 989.5),
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
     mining = _gpu_parts.mining(args, card.cuda) if args.mining else None
     search = _gpu_parts.search(args, card.cuda) if args.search else "not run (--no-search)"
     print(f"search: {search}")
-    print(figure(results, mining, search, card, time.perf_counter() - started, args.smoke))
+    print(figure(results, mining, search, card, time.perf_counter() - started, args))
 
 
 def detect_card(args: argparse.Namespace) -> Card:
@@ -194,7 +194,8 @@ def measure(case: Case, args: argparse.Namespace, card: Card) -> dict[str, Any]:
     batch = collate(rows, pad_id=1, keys=["labels"])
     stamps: list[float] = []
     fit(engine, iter(lambda: [batch], None), loss_fn, start_step=0, total_steps=WARMUP_STEPS + args.steps,
-        eval_every=10**9, on_evaluation=lambda step, loss: None, on_step=lambda step: stamps.append(time.perf_counter()))
+        eval_every=10**9, on_evaluation=lambda step, loss: None,
+        on_step=lambda step: stamps.append(time.perf_counter()))
     step_s = (stamps[-1] - stamps[WARMUP_STEPS - 1]) / args.steps
     rows_per_step = case.settings.micro_batch * args.workers
     flops = step_flops(case.entry, rows_per_step, case.length)
@@ -246,10 +247,10 @@ def ratio_text(result: dict[str, Any]) -> str:
 
 
 def figure(results: list[dict[str, Any]], mining: str | None, search: str, card: Card, seconds: float,
-           smoke: bool) -> str:
+           args: argparse.Namespace) -> str:
     """The last line: the headline case's MFU and planner/measured memory, every case's range, the rest."""
-    model, stage, length = HEADLINE
-    headline = next((r for r in results if (r["model"], r["stage"], r["length"]) == HEADLINE), None)
+    (model, stage), length = HEADLINE, max(args.lengths)
+    headline = next((r for r in results if (r["model"], r["stage"], r["length"]) == (model, stage, length)), None)
     head = (f"MFU {headline['mfu']:.3f} ({model}, ZeRO-{stage}, seq {length}, target >= 0.45) planner/measured "
             f"memory {ratio_text(headline)} (target 0.85-1.15)" if headline else
             f"MFU n/a ({model}, ZeRO-{stage}, seq {length} not run)")
@@ -257,7 +258,7 @@ def figure(results: list[dict[str, Any]], mining: str | None, search: str, card:
     spread = (f"; all {len(results)} cases: MFU {min(r['mfu'] for r in results):.3f}-"
               f"{max(r['mfu'] for r in results):.3f}" if results else "; no case ran")
     spread += f", planner/measured {min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
-    smoke_note = " (smoke: tiny shapes on the CPU, not GPU figures)" if smoke else ""
+    smoke_note = " (smoke: tiny shapes on the CPU, not GPU figures)" if args.smoke else ""
     return (f"gpu: {head}{spread}; mining {mining or 'not run'}; search {search}; {card.name}, "
             f"{seconds:.0f} s{smoke_note}")
 
@@ -267,9 +268,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="the same code on the CPU with tiny shapes (tests)")
     parser.add_argument("--models", default="large,xl", help="zoo shapes, comma-separated: large, xl")
     parser.add_argument("--stages", default="2,3", help="ZeRO stages, comma-separated")
-    parser.add_argument("--lengths", default="128,256", help="sequence lengths, comma-separated")
+    parser.add_argument("--lengths", help="sequence lengths, comma-separated (default 128,256; --smoke 16,32)")
     parser.add_argument("--steps", type=int, default=8, help="timed optimizer steps per case (after 2 untimed)")
-    parser.add_argument("--tokens", type=int, default=8192, help="most tokens per micro batch")
+    parser.add_argument("--tokens", type=int, help="most tokens per micro batch (default 8192; --smoke 128)")
     parser.add_argument("--workers", type=int, help="processes, one GPU each (default: 2 where 2 GPUs, else 1)")
     parser.add_argument("--peak-tflops", type=float, help="the card's bf16 dense peak, where its name is unknown")
     parser.add_argument("--mining-n", type=int, default=50_000, help="sentences per side of the mining")
@@ -278,14 +279,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.models = _names(parser, "--models", args.models, ("large", "xl"))
     args.stages = [int(s) for s in _names(parser, "--stages", args.stages, ("0", "1", "2", "3"))]
-    args.lengths = [int(n) for n in args.lengths.split(",")]
+    args.lengths = [int(n) for n in (args.lengths or ("16,32" if args.smoke else "128,256")).split(",")]
+    args.tokens = args.tokens or (128 if args.smoke else 8192)
     if args.workers is None:
         args.workers = 2 if not args.smoke and torch.cuda.device_count() >= 2 else 1
     if args.steps < 1 or args.workers < 1 or min(args.lengths) < 4 or max(args.lengths) > 512:
         parser.error("need --steps >= 1, --workers >= 1 and --lengths in 4..512")
-    if card_count := (torch.cuda.device_count() if not args.smoke else args.workers):
-        if args.workers > card_count:
-            parser.error(f"--workers {args.workers}: only {card_count} GPUs")
+    if not args.smoke and 0 < torch.cuda.device_count() < args.workers:
+        parser.error(f"--workers {args.workers}: only {torch.cuda.device_count()} GPUs")
     return args
 
 
