@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info
 
 from raytl.tasks.sentence_retrieval import mine_pairs
 
@@ -183,6 +182,8 @@ def _print_setup(args: argparse.Namespace) -> None:
     print(f"torch BLAS (ours and the floor): {blas}, torch {torch.__version__}")
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"{name}={os.environ.get(name, '<unset>')}")
+    from threadpoolctl import threadpool_info  # here: bench gpu reuses this module where it is not installed
+
     for pool in threadpool_info():
         kernel, threads = pool.get("architecture", "-"), pool["num_threads"]
         print(f"threadpool: {pool['prefix']} {pool.get('version')} kernel={kernel} threads={threads}")

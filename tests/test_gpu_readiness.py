@@ -130,3 +130,23 @@ def test_bench_gpu_smoke_runs_without_ray_optuna_and_datasets(tmp_path: Path) ->
                         r"\(target 0\.85-1\.15\); all 2 cases: MFU .*; mining \d+\.\d\d x one product on the CPU "
                         r"\(n=300, .*identical to the CPU's: True\); search skipped .*; CPU \(smoke\), \d+ s "
                         r"\(smoke: tiny shapes on the CPU, not GPU figures\)", lines[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_wheelhouse_builds_under_64_mib_and_installs_for_this_python(tmp_path: Path) -> None:
+    """scripts/gpu_wheels.sh (needs a package index) writes every wheel scripts/gpu_bench.sh installs, for this
+    interpreter too, in at most 64 MiB."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    env = {**os.environ, "PYTHON": sys.executable}
+    built = subprocess.run(["bash", "scripts/gpu_wheels.sh", str(wheels)], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=500)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    assert sum(path.stat().st_size for path in wheels.iterdir()) <= 64 * 2**20
+    script = (REPO / "scripts/gpu_bench.sh").read_text()
+    names = script.split("--target \"$SITE\" \\\n", 1)[1].split('\nexport', 1)[0].replace("\\\n", " ").split()
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
+                                str(wheels), "--no-deps", "--target", str(site), *names], capture_output=True,
+                               text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    assert {"deepspeed", "pydantic", "pydantic_core", "msgpack"} <= {path.name for path in site.iterdir()}

@@ -73,7 +73,7 @@ class ResourcesConfig(Strict):
     )
     mfu: float | None = Field(
         None, gt=0, le=1, description="model FLOPs utilisation `raytl plan` prices GPU-hours at (default: bench gpu's "
-        "measured figure when there is one, else 0.3, an assumption; see raytl/search/compute_plan.py)"
+        "measured figure when there is one, else 0.35, an assumption; see raytl/search/compute_plan.py)"
     )
     gpu_tflops: PositiveFloat | None = Field(
         None, description="one GPU's bf16 dense peak in TFLOP/s for `raytl plan`'s GPU-hours (default 989.5, an "

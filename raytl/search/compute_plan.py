@@ -10,7 +10,7 @@ the whole search's GPU-hours and wall-clock at its concurrency. Light (no torch)
                 generated data, capped by `max_train_examples` or set by `equalise.examples`. A task without a
                 known size (the user's own data) is counted at 0 rows and named. BUCC and Tatoeba train nothing.
     GPU-hours   FLOPs / (MFU x peak) / 3600. MFU: `resources.mfu`, else MEASURED_MFU when `python -m bench gpu`
-                has run on a GPU, else ASSUMED_MFU; peak: `resources.gpu_tflops`, else an H100 SXM's bf16 dense
+                has run on a GPU, else ASSUMED_MFU (0.35); peak: `resources.gpu_tflops`, else an H100 SXM's bf16 dense
                 989.5 TFLOP/s.
     a search    every trial runs to its end (early stopping only lowers it) and, the sampler's choices being
                 unknown, spreads evenly over the searched models and intermediate tasks: a trial costs the mean
@@ -34,9 +34,9 @@ H100_BF16_TFLOPS = 989.5  # NVIDIA's datasheet, dense (the sparsity figure halve
 # No GPU figure yet: `python -m bench gpu` has not run on a GPU (docs/readme/bench.md). When it has, its MFU for
 # Large at sequence length 256 goes here and becomes the default.
 MEASURED_MFU: float | None = None
-# Until then: NVIDIA's published BERT-Large fine-tuning throughput gives 0.17 on a V100 in 2019 by the same FLOPs
-# count (docs/readme/bench.md); bench gpu's target is 0.45. 0.3 sits between them and is stated wherever it is used.
-ASSUMED_MFU = 0.3
+# Until then bench scale_plan's H100 assumption: NVIDIA's published BERT-Large fine-tuning throughput gives 0.17 on a
+# V100 in 2019 by the same FLOPs count (docs/readme/bench.md) and bench gpu's target is 0.45; stated wherever used.
+ASSUMED_MFU = 0.35
 # English training sets of XTREME's targets (Hu et al. 2020, "XTREME", Table 1); BUCC and Tatoeba train nothing
 XTREME_TRAIN_SIZES = {"xnli": 392_702, "pawsx": 49_401, "udpos": 21_253, "panx": 20_000, "xquad": 87_599,
                       "mlqa": 87_599, "tydiqa": 3_696}
@@ -65,7 +65,7 @@ def mfu_source(space: SearchSpace) -> tuple[float, str]:
 
     >>> from raytl.search.plan import load_checked
     >>> mfu_source(load_checked("search_spaces/quickstart.yaml"))
-    (0.3, 'assumed (no GPU figure measured yet)')
+    (0.35, 'assumed (no GPU figure measured yet)')
     """
     if space.resources.mfu is not None:
         return space.resources.mfu, "resources.mfu"
@@ -129,9 +129,9 @@ def search_gpu_hours(space: SearchSpace, costs: list[PhaseCost]) -> float:
     """GPU-hours of the whole search (upper bound; see the module docstring).
 
     >>> from raytl.search.plan import load_checked
-    >>> space = load_checked("search_spaces/phang2020.yaml")  # 180 trials of XLM-R Large, MFU 0.3 on H100s
+    >>> space = load_checked("search_spaces/phang2020.yaml")  # 180 trials of XLM-R Large, MFU 0.35 on H100s
     >>> round(search_gpu_hours(space, phase_costs(space)))
-    184
+    158
     """
     per_trial = 0.0
     for model in space.models:
