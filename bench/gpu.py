@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,9 @@ def main(argv: list[str]) -> None:
     ...       "--mining-n", "300"])  # doctest: +SKIP
     """
     args = _parse(argv)
+    if not args.smoke and not torch.cuda.is_available():  # e.g. `python -m bench all` on a CPU machine
+        print("gpu: not run (no CUDA device; --smoke runs the same code on the CPU with tiny shapes)")
+        return
     started = time.perf_counter()
     card = detect_card(args)
     print(f"card: {card.name}, bf16 peak {card.peak_flops / 1e12:.1f} TFLOP/s per GPU, {card.memory / GIB:.1f} GiB; "
@@ -103,16 +107,16 @@ def main(argv: list[str]) -> None:
 
 
 def detect_card(args: argparse.Namespace) -> Card:
-    """The GPU (or, with --smoke, the CPU) and its bf16 peak; an unknown GPU needs --peak-tflops (exit 2 without)."""
-    if args.smoke or not torch.cuda.is_available():
-        if not args.smoke:
-            raise SystemExit("error: bench gpu: no CUDA device; allowed: a machine with a GPU, or --smoke on the CPU")
+    """The GPU (or, with --smoke, the CPU) and its bf16 peak; an unknown GPU needs --peak-tflops (exit 2 without:
+    one line naming the device)."""
+    if args.smoke:
         return Card("CPU (smoke)", (args.peak_tflops or 1.0) * 1e12, 4 * 2**40, cuda=False)
     properties = torch.cuda.get_device_properties(0)
     peak = args.peak_tflops or next((tflops for key, tflops in PEAK_BF16_TFLOPS if key in properties.name), None)
     if peak is None:
-        raise SystemExit(f"error: bench gpu: --peak-tflops: no known bf16 peak for {properties.name!r}; allowed: "
-                         "the card's dense bf16 TFLOP/s from its datasheet")
+        print(f"error: bench gpu: --peak-tflops: no known bf16 peak for {properties.name!r}; allowed: the card's "
+              "dense bf16 TFLOP/s from its datasheet", file=sys.stderr)
+        raise SystemExit(2)
     return Card(properties.name, peak * 1e12, properties.total_memory, cuda=True)
 
 
