@@ -150,3 +150,16 @@ def test_wheelhouse_builds_under_64_mib_and_installs_for_this_python(tmp_path: P
                                text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-2000:]
     assert {"deepspeed", "pydantic", "pydantic_core", "msgpack"} <= {path.name for path in site.iterdir()}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bench_gpu_smoke_spawns_two_ranks() -> None:
+    """The two-GPU path (spawned ranks, one process group) on the CPU: rank 0's results reach the figure."""
+    done = subprocess.run([sys.executable, "-m", "bench", "gpu", "--smoke", "--workers", "2", "--models", "large",
+                           "--stages", "3", "--lengths", "16", "--steps", "1", "--no-mining", "--no-search"], cwd=REPO,
+                          capture_output=True, text=True, timeout=580)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert sum(line.startswith("large ZeRO-3 seq 16 micro 8 fp32: ") for line in lines) == 1, "rank 0 prints"
+    assert lines[-1].startswith("gpu: MFU n/a (large, ZeRO-2, seq 16 not run); all 1 cases: MFU ")
