@@ -24,7 +24,6 @@ from raytl.tasks.sentence_retrieval import mine_pairs
 
 MINING_DIM = 1024  # XLM-R Large's hidden size: what BUCC embeds with
 CHECK_ROWS = 5000  # pairs mined on the card and on the CPU are compared on this many sentences per side
-SEARCH_TIMEOUT_S = 300
 
 
 def mining(args: argparse.Namespace, cuda: bool) -> str:
@@ -75,8 +74,11 @@ def search(args: argparse.Namespace, cuda: bool) -> str:
         space = root / "space.yaml"
         space.write_text(yaml.safe_dump(search_space(f"hub:{model}", root / "runs", args.workers, cuda)))
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "raytl", "search", str(space)], capture_output=True, text=True,
-                              timeout=SEARCH_TIMEOUT_S)
+        try:
+            done = subprocess.run([sys.executable, "-m", "raytl", "search", str(space)], capture_output=True,
+                                  text=True, timeout=args.search_timeout)
+        except subprocess.TimeoutExpired:
+            return f"FAILED (not done after {args.search_timeout} s, --search-timeout)"
         seconds = time.perf_counter() - started
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]

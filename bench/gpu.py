@@ -1,7 +1,8 @@
 """The real-size path on one GPU, in one command: XLM-R Large and XL shapes through raytl's Engine and fit.
 
 `python -m bench gpu [--smoke] [--models large,xl] [--stages 2,3] [--lengths 128,256] [--steps 8]
-                     [--tokens 8192] [--workers N] [--peak-tflops F] [--mining-n 50000] [--no-mining] [--no-search]`
+                     [--tokens 8192] [--workers N] [--peak-tflops F] [--mining-n 50000] [--no-mining] [--no-search]
+                     [--search-timeout 300]`
 
 - training: for each (model, ZeRO stage, sequence length) an encoder of the zoo entry's shape with seeded random
   weights (built from config: GPU machines may have no internet) and a 3-label classification head, trained by
@@ -280,6 +281,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mining-n", type=int, default=50_000, help="sentences per side of the mining")
     parser.add_argument("--no-mining", dest="mining", action="store_false")
     parser.add_argument("--no-search", dest="search", action="store_false", help="skip the 2-trial raytl search")
+    parser.add_argument("--search-timeout", type=int, default=300, help="seconds the 2-trial search may take")
     args = parser.parse_args(argv)
     args.models = _names(parser, "--models", args.models, ("large", "xl"))
     args.stages = [int(s) for s in _names(parser, "--stages", args.stages, ("0", "1", "2", "3"))]

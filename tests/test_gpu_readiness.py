@@ -163,3 +163,16 @@ def test_bench_gpu_smoke_spawns_two_ranks() -> None:
     lines = done.stdout.strip().splitlines()
     assert sum(line.startswith("large ZeRO-3 seq 16 micro 8 fp32: ") for line in lines) == 1, "rank 0 prints"
     assert lines[-1].startswith("gpu: MFU n/a (large, ZeRO-2, seq 16 not run); all 1 cases: MFU ")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_bench_gpu_smoke_runs_the_search_where_ray_is_installed(tmp_path: Path) -> None:
+    """Where Ray is importable, the 2-trial `raytl search` of a model directory with random weights completes."""
+    env = {**os.environ, "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", str(tmp_path / "ray"))}
+    done = subprocess.run([sys.executable, "-m", "bench", "gpu", "--smoke", "--models", "large", "--stages", "2",
+                           "--lengths", "16", "--steps", "1", "--no-mining", "--search-timeout", "1000"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=1150)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"^search: 2 trials of a tiny4-shaped model on gloo: exit 0 in \d+ s, 2 completed in the "
+                     r"results table$", done.stdout, re.MULTILINE), done.stdout[-3000:]
