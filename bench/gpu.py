@@ -176,7 +176,15 @@ def _rank_cases(rank: int, cases: list[Case], args: argparse.Namespace, card: Ca
     results = []
     with process_group(rank, args.workers, port, backend="nccl" if card.cuda else "gloo"):
         for case in cases:
-            result = measure(case, args, card)
+            try:
+                result = measure(case, args, card)
+            except torch.cuda.OutOfMemoryError as exc:  # a finding about the planner, not the end of the run
+                gc.collect()
+                torch.cuda.empty_cache()
+                if rank == 0:
+                    print(f"{case.label}: OUT OF MEMORY where the planner said {case.estimate.total / GIB:.1f} GiB "
+                          f"({str(exc).splitlines()[0][:160]})", flush=True)
+                continue
             if rank == 0:
                 print(describe(case, result, card), flush=True)
             results.append(result)
