@@ -176,3 +176,29 @@ def test_bench_gpu_smoke_runs_the_search_where_ray_is_installed(tmp_path: Path) 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"^search: 2 trials of a tiny4-shaped model on gloo: exit 0 in \d+ s, 2 completed in the "
                      r"results table$", done.stdout, re.MULTILINE), done.stdout[-3000:]
+
+
+def test_building_an_engine_does_not_import_inductor() -> None:
+    """Trial start-up: DeepSpeed's Muon module compiles a function at import; `Engine` keeps that from importing
+    Inductor (about 1 s of every trial's start, more under load)."""
+    code = """
+import sys
+from raytl.models.task_model import TaskModel, random_encoder
+from raytl.models.zoo import ZOO
+from raytl.tasks import TASKS
+from raytl.tasks.formats import FORMATS
+from raytl.training.engine import Engine, deepspeed_config, single_process_group
+from raytl.training.settings import DeepSpeedSettings
+
+encoder = random_encoder(ZOO["tiny"], 1000, seed=0)
+model = TaskModel(encoder, FORMATS["classification"].head(encoder.config, TASKS["xnli"]))
+config = deepspeed_config(DeepSpeedSettings(2, "none", "fp32", 1, 4, hidden_size=64), 4, 1e-3, 10, 1, 1.0)
+with single_process_group():
+    Engine(model, config, weight_decay=0.0)
+print("muon imported:", "deepspeed.runtime.zero.muon.original_muon" in sys.modules)
+print("inductor imported:", "torch._inductor.compile_fx" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-2:] == ["muon imported: True", "inductor imported: False"]
