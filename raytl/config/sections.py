@@ -71,6 +71,14 @@ class ResourcesConfig(Strict):
         None, description="memory of one GPU in GB (e.g. 80 for A100/H100 80GB); `raytl plan` refuses a "
         "configuration whose estimated per-GPU memory does not fit"
     )
+    mfu: float | None = Field(
+        None, gt=0, le=1, description="model FLOPs utilisation `raytl plan` prices GPU-hours at (default: bench gpu's "
+        "measured figure when there is one, else 0.35, an assumption; see raytl/search/compute_plan.py)"
+    )
+    gpu_tflops: PositiveFloat | None = Field(
+        None, description="one GPU's bf16 dense peak in TFLOP/s for `raytl plan`'s GPU-hours (default 989.5, an "
+        "H100 SXM; A100: 312)"
+    )
 
 
 class DeepSpeedConfig(Strict):

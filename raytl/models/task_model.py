@@ -39,16 +39,29 @@ def build_encoder(entry: ModelEntry, tokenizer: PreTrainedTokenizerBase, seed: i
     """
     if entry.hub_id is not None:
         return load_encoder_dir(entry.hub_id, entry, entry.revision)
+    return random_encoder(entry, len(tokenizer), seed, pad_id=tokenizer.pad_token_id, bos_id=tokenizer.bos_token_id,
+                          eos_id=tokenizer.eos_token_id)
+
+
+def random_encoder(entry: ModelEntry, vocab_size: int, seed: int, pad_id: int = 1, bos_id: int = 0,
+                   eos_id: int = 2) -> nn.Module:
+    """An XLM-R of the entry's shape with seeded random weights, built from config (no download): the tiny models,
+    and real-size shapes where no weights can be fetched (`python -m bench gpu`). Special ids default to XLM-R's.
+
+    >>> from raytl.models.zoo import ZOO
+    >>> random_encoder(ZOO["tiny"], vocab_size=100, seed=0).config.num_hidden_layers
+    2
+    """
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=entry.hidden_size,
         num_hidden_layers=entry.layers,
         num_attention_heads=entry.heads,
         intermediate_size=entry.intermediate_size,
         max_position_embeddings=514,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=pad_id,
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
     )
     torch.manual_seed(seed)
     # _from_config (not the constructor) is what enters deepspeed.zero.Init when ZeRO-3 is active, and

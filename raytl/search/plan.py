@@ -8,6 +8,7 @@ from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, 
 from raytl.errors import InputError
 from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
 from raytl.pipeline.storage import check_writable
+from raytl.search.compute_plan import describe_cost
 from raytl.search.counts import describe_trials
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes
 from raytl.search.tracking import check_tracking
@@ -107,7 +108,7 @@ def describe(space: SearchSpace) -> str:
         f"  data (default {space.data.source}" + (f", dir {space.data.dir}" if space.data.dir else "") + "), per task:",
         *(f"    {task}: {_origin(space, task)}" for task in space.searched_tasks()),
     ]
-    return "\n".join(lines + _memory_lines(space))
+    return "\n".join(lines + _memory_lines(space) + describe_cost(space))
 
 
 SELECTION_TEXT = {

@@ -26,6 +26,7 @@ from ray import tune
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
+from raytl.search.compute_plan import mfu_source, steps_gpu_hours
 from raytl.search.first_pass import finalist_space, run_first_pass
 from raytl.search.optuna_searcher import TransferSearch
 from raytl.search.sim_first_pass import simulated_round, table_prior
@@ -251,8 +252,10 @@ def format_report(space: SearchSpace, results: list[SimResult]) -> str:
              "truth (best intermediate per target): " + ", ".join(f"{t}: {i}" for t, i in results[0].truth.items())]
     for result in results:
         states = ", ".join(f"{count} {state}" for state, count in sorted(result.optuna_states.items()))
+        hours = steps_gpu_hours(space, result.intermediate_steps, result.steps - result.intermediate_steps)
         lines.append(f"seed {result.seed}: {result.trials} trials ({result.stopped} stopped early; Optuna: {states}), "
-                     f"{result.steps:,} steps spent ({result.intermediate_steps:,} on intermediate phases)")
+                     f"{result.steps:,} steps spent ({result.intermediate_steps:,} on intermediate phases; "
+                     f"~{hours:.3g} GPU-hours at raytl plan's prices, MFU {mfu_source(space)[0]:g})")
         lines += [f"  {c.steps:>10,} steps  {c.target}: {c.intermediate} ({c.model}) {c.score:.2f}"
                   for c in result.changes]
         found = "never (a target's incumbent is not the truth at the end)" if result.found_at is None else (

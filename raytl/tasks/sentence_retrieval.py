@@ -29,7 +29,7 @@ def mine_pairs(src: np.ndarray | torch.Tensor, trg: np.ndarray | torch.Tensor, k
     candidates; sorted by score, a candidate is kept when neither its source nor its target is already used.
     Ties keep the order sources-then-targets. No threshold is applied (see `fit_threshold`). `block_size` is
     the number of source rows per product (default: 256 MiB of similarities); the n x m matrix never exists.
-    Cosines come from a float32 product, margins are taken in float64.
+    Cosines come from a float32 product, margins are taken in float64. Tensors on a GPU are mined there.
 
     >>> x = np.eye(3, dtype=np.float32)
     >>> [(s, t) for s, t, _ in mine_pairs(x, x[[2, 0, 1]], k=2)]
@@ -37,7 +37,8 @@ def mine_pairs(src: np.ndarray | torch.Tensor, trg: np.ndarray | torch.Tensor, k
     """
     x, y = _unit_rows(src), _unit_rows(trg)
     fwd_sim, fwd_idx, bwd_sim, bwd_idx = _knn_both_ways(x, y, k, block_size)
-    fwd_sim, bwd_sim = fwd_sim.double(), bwd_sim.double()  # margins in float64: rounding as small as it gets
+    # margins in float64 (rounding as small as it gets), on the CPU: only 2 x n x k values leave the device
+    fwd_sim, bwd_sim, fwd_idx, bwd_idx = (t.cpu() for t in (fwd_sim.double(), bwd_sim.double(), fwd_idx, bwd_idx))
     fwd_mean, bwd_mean = fwd_sim.mean(dim=1), bwd_sim.mean(dim=1)
     fwd_score, fwd_best = _best_candidate(fwd_sim, fwd_idx, fwd_mean, bwd_mean)
     bwd_score, bwd_best = _best_candidate(bwd_sim, bwd_idx, bwd_mean, fwd_mean)
@@ -146,9 +147,10 @@ def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int, block_size: int | N
     n, m = len(x), len(y)
     k_fwd, k_bwd = min(k, m), min(k, n)
     rows = min(block_size or _rows_per_block(m), n)
-    fwd_sim, fwd_idx = torch.empty(n, k_fwd), torch.empty(n, k_fwd, dtype=torch.long)
-    col_sim, col_idx = torch.empty(0, m), torch.empty(0, m, dtype=torch.long)
-    buffer = torch.empty(rows, m)  # reused: a fresh block per step would cost page faults every time
+    on = {"device": x.device}
+    fwd_sim, fwd_idx = torch.empty(n, k_fwd, **on), torch.empty(n, k_fwd, dtype=torch.long, **on)
+    col_sim, col_idx = torch.empty(0, m, **on), torch.empty(0, m, dtype=torch.long, **on)
+    buffer = torch.empty(rows, m, **on)  # reused: a fresh block per step would cost page faults every time
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         block = buffer[: stop - start]
@@ -174,8 +176,9 @@ def _column_topk(block: torch.Tensor, k: int, group: int = 16) -> tuple[torch.Te
         return torch.topk(block, min(k, size), dim=0)
     maxima = block[:whole].view(whole // group, group, columns).amax(dim=1)
     best_groups = torch.topk(maxima, k, dim=0).indices
-    rows = (best_groups[:, None, :] * group + torch.arange(group)[None, :, None]).reshape(k * group, columns)
-    rows = torch.cat([rows, torch.arange(whole, size)[:, None].expand(-1, columns)])
+    arange = torch.arange(group, device=block.device)
+    rows = (best_groups[:, None, :] * group + arange[None, :, None]).reshape(k * group, columns)
+    rows = torch.cat([rows, torch.arange(whole, size, device=block.device)[:, None].expand(-1, columns)])
     values, where = torch.topk(block.gather(0, rows), k, dim=0)
     return values, rows.gather(0, where)
 

@@ -124,6 +124,22 @@ def _cast_unpartitioned(model: torch.nn.Module, config: dict[str, Any]) -> None:
             param.data = param.data.to(dtype)
 
 
+@contextlib.contextmanager
+def _no_compile_at_import() -> Iterator[None]:
+    """ZeRO's optimizers import DeepSpeed's Muon module, which decorates a function with `torch.compile` at import:
+    that imports Dynamo and Inductor, about 1 s of every trial's start (2 s on a loaded machine). raytl's optimizer
+    is always AdamW, so that function never runs: while the engine is built, DeepSpeed's `compiler.compile()`
+    returns the identity decorator instead."""
+    from deepspeed.runtime import compiler
+
+    original = compiler.compile
+    compiler.compile = lambda: compiler.dummy_decorator
+    try:
+        yield
+    finally:
+        compiler.compile = original
+
+
 class Engine:
     """A model under DeepSpeed: train steps, inference, checkpoints, and a consolidated state dict."""
 
@@ -131,9 +147,10 @@ class Engine:
         self.zero_stage = config["zero_optimization"]["stage"]
         if self.zero_stage == 3:
             _cast_unpartitioned(model, config)
-        self.ds, *_ = deepspeed.initialize(
-            model=model, model_parameters=parameter_groups(model, weight_decay), config=config
-        )
+        with _no_compile_at_import():
+            self.ds, *_ = deepspeed.initialize(
+                model=model, model_parameters=parameter_groups(model, weight_decay), config=config
+            )
         self.device = self.ds.device
 
     def train_step(self, micro_batches: list[Batch], loss_fn: Callable[[torch.Tensor, Batch], torch.Tensor]) -> float:
@@ -240,13 +257,28 @@ def single_process_group() -> Iterator[None]:
     if dist.is_initialized():
         yield
         return
+    with process_group(rank=0, world=1, port=free_port()):
+        yield
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the rendezvous of a local group)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process_group(rank: int, world: int, port: int, backend: str = "gloo") -> Iterator[None]:
+    """This process as rank `rank` of a local group of `world` processes meeting on `port` (`nccl` for one GPU per
+    process: `python -m bench gpu`), destroyed on exit as `single_process_group`'s is."""
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": str(world),
+           "LOCAL_RANK": str(rank)}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    dist.init_process_group("gloo", rank=0, world_size=1)
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, rank=rank, world_size=world)
     try:
         yield
     finally:

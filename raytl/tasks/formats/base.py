@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
-from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
+
+if TYPE_CHECKING:  # datasets loads only where rows are read: the GPU benchmark runs without it
+    from datasets import Dataset
 
 IGNORE_INDEX = -100  # torch's cross-entropy skips it: padding, sub-words after the first, unmasked MLM tokens
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
 from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import lexicon, stable_seed
+
+if TYPE_CHECKING:  # datasets loads only where rows are read: the GPU benchmark runs without it
+    from datasets import Dataset
 
 
 class MaskedLMHead(nn.Module):
@@ -49,6 +51,8 @@ class MaskedLM(Format):
         return [{"text": " ".join(rng.choice(words) for _ in range(rng.randint(6, 20)))} for _ in range(count)]
 
     def encode(self, examples: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, task: Task) -> Dataset:
+        from datasets import Dataset  # at run time only here: the module imports without datasets
+
         stream: list[int] = []
         for ids in tokenizer(list(examples["text"]), add_special_tokens=False)["input_ids"]:
             stream += [*ids, tokenizer.eos_token_id]

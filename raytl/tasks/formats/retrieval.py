@@ -14,11 +14,10 @@ import random
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
@@ -33,6 +32,9 @@ from raytl.tasks.sentence_retrieval import (
     nearest_neighbours,
     pairs_to_ids,
 )
+
+if TYPE_CHECKING:  # datasets loads only where rows are read: the GPU benchmark runs without it
+    from datasets import Dataset
 
 MINING_NEIGHBOURS = 4  # k of the ratio margin, as XTREME's BUCC mining
 
@@ -94,6 +96,8 @@ class Retrieval(Format):
 
     def encode(self, examples: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, task: Task) -> Dataset:
         """One row per unique sentence: `<s> tokens </s>`, with its side (0 source, 1 target), sources first."""
+        from datasets import Dataset  # at run time only here: the module imports without datasets
+
         corpus = self.corpus(examples)
         texts = corpus.source.texts + corpus.target.texts
         encoded = tokenizer(texts, truncation=True, max_length=max_length)

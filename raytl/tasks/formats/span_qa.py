@@ -19,17 +19,19 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
 from raytl.tasks.formats.base import Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, filler, lexicon
+
+if TYPE_CHECKING:  # datasets loads only where rows are read: the GPU benchmark runs without it
+    from datasets import Dataset
 
 NO_ANSWER_METRICS = frozenset({"squad_v2"})  # tasks scored with these may answer "" (SQuAD v2 unanswerables)
 UNANSWERABLE_SHARE = 1 / 3  # of generated rows, for tasks that allow no answer (SQuAD v2 train has 33%)

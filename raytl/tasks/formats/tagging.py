@@ -10,16 +10,18 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from raytl.tasks.entry import Task
 from raytl.tasks.formats.base import IGNORE_INDEX, Batch, EncoderConfig, Format
 from raytl.tasks.generate import cue_concepts, lexicon
+
+if TYPE_CHECKING:  # datasets loads only where rows are read: the GPU benchmark runs without it
+    from datasets import Dataset
 
 LONG_SHARE = 0.05  # generated sentences longer than the quickstart's max_length, to exercise segmenting
 LONG_WORDS = (50, 90)
