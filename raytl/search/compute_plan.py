@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
 from raytl.models.zoo import ModelEntry
-from raytl.search.counts import trial_count
+from raytl.search.counts import trials_with_first_pass
 from raytl.search.memory_plan import entries
 from raytl.tasks import TASKS
 from raytl.training.memory import step_flops
@@ -129,7 +129,7 @@ def search_gpu_hours(space: SearchSpace, costs: list[PhaseCost]) -> float:
     """GPU-hours of the whole search (upper bound; see the module docstring).
 
     >>> from raytl.search.plan import load_checked
-    >>> space = load_checked("search_spaces/phang2020.yaml")  # 180 trials of XLM-R Large, MFU 0.35 on H100s
+    >>> space = load_checked("search_spaces/phang2020.yaml")  # 90 + 90 first-pass trials of XLM-R Large, MFU 0.35
     >>> round(search_gpu_hours(space, phase_costs(space)))
     158
     """
@@ -138,7 +138,7 @@ def search_gpu_hours(space: SearchSpace, costs: list[PhaseCost]) -> float:
         mine = {cost.phase: cost.gpu_hours for cost in costs if cost.model == model}
         intermediate = sum(mine.get(f"intermediate {task}", 0.0) for task in space.intermediate_tasks)
         per_trial += intermediate / len(space.intermediate_tasks) + sum(mine[f"target {t}"] for t in space.targets)
-    return per_trial / len(space.models) * trial_count(space).total
+    return per_trial / len(space.models) * trials_with_first_pass(space)
 
 
 def steps_gpu_hours(space: SearchSpace, intermediate_steps: int, target_steps: int) -> float:
@@ -173,9 +173,9 @@ def describe_cost(space: SearchSpace) -> list[str]:
     lines = [f"  estimated compute (MFU {mfu:g}, {source}; peak {peak_flops(space) / 1e12:g} TFLOP/s per GPU; "
              "see raytl/search/compute_plan.py):",
              *(f"    {cost.line()}" for cost in costs),
-             f"    the search: {trial_count(space).total:,} trials, at most {_gpu_hours(total)} GPU-hours (every trial"
-             f" to its end); wall-clock {_hours(total / (gpus * concurrent))} at {concurrent} trial(s) at once x "
-             f"{gpus:g} GPUs" + (" (no GPUs asked for: priced as one per worker)"
+             f"    the search: {trials_with_first_pass(space):,} trials, at most {_gpu_hours(total)} GPU-hours "
+             f"(every trial to its end); wall-clock {_hours(total / (gpus * concurrent))} at {concurrent} trial(s) "
+             f"at once x {gpus:g} GPUs" + (" (no GPUs asked for: priced as one per worker)"
                                  if space.resources.gpus_per_worker == 0 else "")]
     budget = space.search.gpu_hours
     if budget is not None:

@@ -90,3 +90,17 @@ def describe_trials(space: SearchSpace) -> list[str]:
         lines.append("  may stop earlier: " + ", ".join(limit for limit in limits if limit))
     return lines
 
+
+def halving_trials(space: SearchSpace) -> int:
+    """Trials of one target's first pass (a rung's continuation is the same trial): every candidate of each model,
+    with the ladder the smallest model's and `carry_k` + 1 at each larger one."""
+    trained = len([task for task in space.intermediate_tasks if task != "none"])
+    first = min(space.search.top_k or trained, trained) + 1
+    larger = min(space.search.carry_k, trained) + 1 if space.search.ladder else first
+    return first + larger * (len(space.models) - 1)
+
+
+def trials_with_first_pass(space: SearchSpace) -> int:
+    """Every trial a search can run: the studies' and, with `first_pass: halving`, each target's first pass."""
+    first = halving_trials(space) * len(space.targets) if space.search.first_pass == "halving" else 0
+    return trial_count(space).total + first

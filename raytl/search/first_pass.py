@@ -26,6 +26,7 @@ from typing import Any
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.models.zoo import ZOO
+from raytl.search.counts import halving_trials
 from raytl.search.space import default_lrs
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
@@ -182,15 +183,6 @@ def measurements(results: list[tuple[str, dict[str, Any], dict[str, Any]]], targ
 def point_keys(configs: list[dict[str, Any]]) -> dict[str, None]:
     """A param_space naming every key of a rung's points (Tune's point presets must name existing keys)."""
     return {key: None for config in configs for key in config}
-
-
-def halving_trials(space: SearchSpace) -> int:
-    """Trials of one target's first pass (a rung's continuation is the same trial): every candidate of each model,
-    with the ladder the smallest model's and `carry_k` + 1 at each larger one."""
-    trained = len([task for task in space.intermediate_tasks if task != "none"])
-    first = min(space.search.top_k or trained, trained) + 1
-    larger = min(space.search.carry_k, trained) + 1 if space.search.ladder else first
-    return first + larger * (len(space.models) - 1)
 
 
 def halving_line(space: SearchSpace) -> str:
