@@ -259,4 +259,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spread", type=float, default=1.5, help="standard deviation of task effects, points")
     parser.add_argument("--noise", type=float, default=0.5, help="standard deviation of one evaluation, points")
     parser.add_argument("--lr-sensitivity", type=float, default=3.0, help="points per squared decade off the best")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.defaults_of and args.first_pass != "none":
+        parser.error("--defaults-of puts points into the study, which the first pass replaces: add --first-pass none")
+    return args

@@ -101,16 +101,18 @@ def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[
     from bench.search_efficiency import main
 
     try:
-        main(["--seeds", "1", "--models", "large", "--intermediates", "none,mnli,qqp", "--targets", "xnli",
-              "--num-trials", "4", "--intermediate-steps", "20", "--target-steps", "40", "--eval-every", "10",
-              "--defaults-of", "large"])
+        main(["--seeds", "1", "--models", "base,large", "--intermediates", "none,mnli,qqp", "--targets", "xnli",
+              "--num-trials", "2", "--intermediate-steps", "20", "--target-steps", "40", "--eval-every", "10",
+              "--top-k", "1"])
     finally:
         ray.shutdown()
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"search_efficiency: (\d+\.\d{3}|inf) \(target <= 0\.2; .* median of 1 seeds; shared "
-                        r"curves; asha rf 3 grace 1, per_target, 4 trials per study, 4 at once, defaults of large "
-                        r"first\)", lines[-1])
-    assert lines[0].startswith("curves: shared (per model x target gap")
+                        r"curves; first pass: synchronous halving, ladder carry_k 2, 2 finalists; asha rf 3 grace 1, "
+                        r"per_target, 2 trials per study, 4 at once\) with prior: (\d+\.\d{3}|inf) \(target <= 0\.1 "
+                        r"at prior Spearman 0\.6, top_k 1\)", lines[-1])
+    assert any(line.startswith("  prior: mean Spearman with the true gains") for line in lines)
+    assert any(line.startswith("curves: shared (per model x target gap") for line in lines)
     assert any(re.match(r"  seed 0: found at ", line) for line in lines)
 
 
