@@ -192,11 +192,9 @@ def report(
                                              "s3:// or gs://, in its local mirror)")] = None,
 ) -> None:
     """Build the Markdown/HTML report of a run: `raytl report runs/quickstart`."""
-    from raytl.pipeline.run_dir import RunDir
     from raytl.report.render import build_report
 
-    run = RunDir(run_dir)
-    run.pull()
+    run = _run_dir(run_dir)  # a directory that is not a run: one line, exit 2, nothing written
     typer.echo(build_report(run.root, out))
 
 
@@ -284,17 +282,12 @@ def _print_results(table, run) -> None:
 
 
 def main() -> None:
+    """The command line: usage mistakes get the CLI library's short usage message and exit 2 (standalone mode);
+    bad input found by raytl gets one line and exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
