@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from raytl.errors import InputError
+from raytl.errors import InputError, StorageFull, no_space
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -286,15 +286,19 @@ def _print_results(table, run) -> None:
 def main() -> None:
     try:
         app(standalone_mode=False)
-    except InputError as exc:
+    except (InputError, StorageFull) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
+    except Exception as exc:  # click's usage errors; a full disk hit outside a trial (the study, Tune's state)
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        if no_space(exc):
+            typer.echo(f"error: no space left on device ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                       "what was written is intact: free space, then `raytl resume RUN_DIR`", err=True)
+            sys.exit(2)
         raise

@@ -4,12 +4,14 @@ Checked: JSON (Tune's `result.json` line by line), YAML, TSV/text (UTF-8), safet
 PyTorch files (`torch.load`), the SQLite study (`PRAGMA integrity_check`), and each published phase against its
 manifest. Half-written: a temporary file or staging directory left behind (`write_atomic`'s `.NAME.*`, the phase
 store's `.tmp-*`). A phase moved aside as `.corrupt-*` was detected and is never read: quarantined, not counted.
-Files only Ray reads back (pickles, TensorBoard events, markers) are listed as unchecked.
+Tune's searcher state (a pickle named .json) is unpickled; other files only Ray reads back (its other pickles,
+TensorBoard events, markers) are not checked.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 from pathlib import Path
 
@@ -54,6 +56,8 @@ def _check(path: Path) -> str | None:
             for line in path.read_text().splitlines():
                 if line.strip():
                     json.loads(line)
+        elif name.startswith("search_gen_state-"):  # Tune's searcher state: a pickle, despite its name
+            pickle.loads(path.read_bytes())
         elif name.endswith(".json"):
             json.loads(path.read_text())
         elif name.endswith((".yaml", ".yml")):
