@@ -17,7 +17,7 @@ import pytest
 
 from raytl.errors import StorageFull, no_space
 from raytl.pipeline import run_dir as run_dir_module
-from raytl.pipeline.run_dir import RunDir, write_atomic
+from raytl.pipeline.run_dir import write_atomic
 from raytl.pipeline.store import PhaseStore
 from raytl.search import storage_full
 
@@ -39,21 +39,19 @@ def test_no_space_sees_through_wrapped_errors() -> None:
     assert not no_space(OSError(errno.EACCES, "Permission denied"))
 
 
-def test_a_trial_failing_on_a_full_disk_stops_the_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage_full, "_FULL", [])
-    watch, stopper, run = storage_full.NoSpaceWatch(), storage_full.NoSpaceStopper(), RunDir(tmp_path / "run")
+def test_a_trial_failing_on_a_full_disk_stops_the_search(tmp_path: Path) -> None:
+    watch = storage_full.NoSpaceWatch("runs/q")
     other = tmp_path / "other.txt"
     other.write_text("ValueError: shapes do not match")
-    watch.on_trial_recover(0, [], SimpleNamespace(trial_id="a", error_file=str(other)))
-    assert not stopper.stop_all()
-    storage_full.check_storage(run)  # nothing to say
+    watch.on_trial_recover(0, [], SimpleNamespace(trial_id="a", error_file=str(other)))  # not ours: Tune retries
+    watch.on_trial_error(0, [], SimpleNamespace(trial_id="a", error_file=None))
     full = tmp_path / "error.txt"
     full.write_text("ray.train.ControllerError: [Errno 28] Error writing bytes to file. Detail: [errno 28] No space "
                     "left on device")
-    watch.on_trial_recover(0, [], SimpleNamespace(trial_id="b", error_file=str(full)))
-    assert stopper.stop_all() and not stopper("b", {})
-    with pytest.raises(StorageFull, match=r"no space left on device \(trial b .*then `raytl resume .*run`"):
-        storage_full.check_storage(run)
+    for hook in (watch.on_trial_recover, watch.on_trial_error):
+        with pytest.raises(StorageFull, match=r"^runs/q: no space left on device \(trial b .*then `raytl resume "
+                                              r"runs/q`$"):
+            hook(0, [], SimpleNamespace(trial_id="b", error_file=str(full)))
 
 
 def test_the_cli_says_disk_full_in_one_line_with_exit_2() -> None:

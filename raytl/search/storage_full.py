@@ -1,12 +1,13 @@
 """A full disk under the run stops the search: retrying trials that cannot write their checkpoints and summaries
-would only burn their `max_failures` and mark them failed. Cannot be fixed from here, so it is said in one line.
+would only burn their `max_failures`, and the study would then fail to commit. It cannot be fixed from here, so it
+is said in one line.
 
-`NoSpaceWatch` (a Tune callback) reads every failed or retried trial's error; on a full disk it notes it, and
-`NoSpaceStopper` then ends the experiment (Tune's `stop_all`). `check_storage` (called before the results are
-read) turns the note into `StorageFull`, which the CLI prints as one line with exit status 2. Both live in the
-driver process: the note is this module's state, never pickled with the Tuner. What was written stays as it was:
-finished trials, their checkpoints and the study; the interrupted trial is unfinished in Tune's state, so
-`raytl resume RUN_DIR` continues it once there is room.
+`NoSpaceWatch` (a Tune callback) reads every failed or retried trial's error; on a full disk it raises
+`StorageFull`, which ends `Tuner.fit` like a killed driver (Tune saves no state on the way out, so the last
+state it saved stays as it was, with the trial unfinished) and which the CLI prints as one line with exit status
+2. Ending the experiment through a Tune stopper instead would mark the interrupted trial TERMINATED, and
+`raytl resume` would never finish it. What was written stays as it was: finished trials, checkpoints, the study;
+`raytl resume RUN_DIR` continues the interrupted trial from its last checkpoint once there is room.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
-from ray.tune.stopper import Stopper
 
 from raytl.errors import StorageFull, no_space
-from raytl.pipeline.run_dir import RunDir
-
-_FULL: list[str] = []  # trial ids that failed on a full disk, in this driver process
 
 
 class NoSpaceWatch(tune.Callback):
-    """Notes a trial whose error is a full disk (the retried ones too: Tune calls `on_trial_recover` for those)."""
+    """Stops the search on a trial whose error is a full disk (retried ones too: Tune calls `on_trial_recover`)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._check(trial)
@@ -32,26 +32,9 @@ class NoSpaceWatch(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._check(trial)
 
-    @staticmethod
-    def _check(trial: Any) -> None:
+    def _check(self, trial: Any) -> None:
         text = Path(trial.error_file).read_text(errors="replace") if trial.error_file else ""
         if no_space(text):
-            _FULL.append(trial.trial_id)
-
-
-class NoSpaceStopper(Stopper):
-    """Ends the whole experiment once `NoSpaceWatch` saw a full disk; never stops a single trial."""
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return bool(_FULL)
-
-
-def check_storage(run: RunDir) -> None:
-    """Raise `StorageFull` when a trial of this driver failed on a full disk (the search was stopped)."""
-    if _FULL:
-        raise StorageFull(f"{run.location}: no space left on device (trial {_FULL[0]} could not write its "
-                          f"checkpoint or results); the search stopped, what was written is intact: free space "
-                          f"there, then `raytl resume {run.location}`")
+            raise StorageFull(f"{self.location}: no space left on device (trial {trial.trial_id} could not write "
+                              f"its checkpoint or results); the search stopped and what was written is intact: "
+                              f"free space there, then `raytl resume {self.location}`")

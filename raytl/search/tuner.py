@@ -9,7 +9,6 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
-from ray.tune.stopper import CombinedStopper
 
 from raytl.config import SearchSpace
 from raytl.pipeline.progress import mark_status
@@ -19,7 +18,7 @@ from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
-from raytl.search.storage_full import NoSpaceStopper, NoSpaceWatch, check_storage
+from raytl.search.storage_full import NoSpaceWatch
 from raytl.search.tracking import tracking_callbacks
 from raytl.search.trial_driver import DRIVER_RESOURCE, drive_trial, trial_params
 
@@ -88,8 +87,9 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
             name=run.tune.name,
             storage_path=run.location,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
-            stop=CombinedStopper(NoSpaceStopper(), *filter(None, [budget_stopper(space, ledger)])),
-            callbacks=[ProgressPrinter(METRIC), NoSpaceWatch(), *tracking_callbacks(space.tracking, space.name),
+            stop=budget_stopper(space, ledger),
+            callbacks=[ProgressPrinter(METRIC), NoSpaceWatch(str(run.location)),
+                       *tracking_callbacks(space.tracking, space.name),
                        *driver_state_upload(run, storage or study_storage(space, run), ledger)],
             verbose=0,
         ),
@@ -161,7 +161,6 @@ def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
 def results_table(grid: tune.ResultGrid, space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """One row per trial: its dev objective and, read from its summary (Tune never sees them), the test task scores
     of its selected checkpoints. Trials the scheduler stopped or that errored get that status in their summary too."""
-    check_storage(run)  # a full disk stopped the search: say so, before writing anything more
     rows = []
     for result in grid:
         metrics = result.metrics or {}
