@@ -272,9 +272,9 @@ def test_chaos_integrity_scan_finds_damaged_and_half_written_files(tmp_path: Pat
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_chaos_smoke_recovers_every_fault(tmp_path: Path) -> None:
-    """`--smoke`: the reference search, then the driver killed and a file damaged (then the driver killed), each
-    recovered with `raytl resume`; its own Ray under RAY_TMPDIR=tmp_path (inherited by every raytl process)."""
+def test_chaos_smoke_recovers_every_fault() -> None:
+    """`--smoke`: the reference search, then one file damaged and the driver killed, recovered with `raytl resume`;
+    its own Ray under a fresh RAY_TMPDIR (inherited by every raytl process)."""
     import os
     import tempfile
 
@@ -284,7 +284,6 @@ def test_chaos_smoke_recovers_every_fault(tmp_path: Path) -> None:
                           text=True, timeout=880, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
-    assert re.fullmatch(r"chaos: 2/2 recovered, 0 trials re-run, max steps lost [0-4] \(one interval 4\), 0 corrupt "
-                        r"files, 2/2 results equal the reference \(target: .*\)", lines[-1]), "\n".join(lines[-20:])
-    assert any(line.startswith("| driver_kill | 1/1 | 1/1 | 0 |") for line in lines), lines
+    assert re.fullmatch(r"chaos: 1/1 recovered, 0 trials re-run, max steps lost [0-4] \(one interval 4\), 0 corrupt "
+                        r"files, 1/1 results equal the reference \(target: .*\)", lines[-1]), "\n".join(lines[-20:])
     assert any(line.startswith("| corrupt_file | 1/1 | 1/1 | 0 |") for line in lines), lines

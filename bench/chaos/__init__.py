@@ -10,7 +10,8 @@ killed), then the run is recovered the way the docs say (`raytl resume RUN_DIR` 
 finish cleanly, after removing the cause). Per fault: recovered or not; completed trials run again; target steps
 reported before the fault and trained again; results (dev, selected step, test scores per trial) equal to the
 reference's; every file of the run read back (`integrity.py`). A table per fault kind and the one-line figure
-come last. `--smoke` runs the two cheapest kinds once each (the test suite's smoke test).
+come last. `--smoke` runs one `corrupt_file` fault (a file damaged, the driver killed, `raytl resume`): the test
+suite's smoke test.
 
 Every `raytl` process runs in its own session and Ray's temporary files follow RAY_TMPDIR, as the caller set it;
 the benchmark ends only the processes of those sessions, and its PostgreSQL and S3 servers are its own.
@@ -59,7 +60,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=list(FAULTS),
                         help=f"comma-separated, from {', '.join(FAULTS)}")
-    parser.add_argument("--smoke", action="store_true", help="the cheap kinds once each")
+    parser.add_argument("--smoke", action="store_true", help="one corrupt_file fault (the test suite's smoke test)")
     parser.add_argument("--keep", help="keep the runs and logs in this directory")
     args = parser.parse_args(argv)
     unknown = [name for name in args.kinds if name not in FAULTS]

@@ -41,7 +41,7 @@ class Fault:
     ready: Callable[[Strike], bool]
     inject: Callable[[Strike], None]
     heal: Callable[[Strike], None] = lambda strike: None
-    cheap: bool = False  # in --smoke
+    cheap: bool = False  # in --smoke (one fault that kills the driver and damages a file covers both)
 
 
 def _anytime(strike: Strike) -> bool:
@@ -134,7 +134,7 @@ def _pause_object_store(strike: Strike) -> None:
 
 
 FAULTS = {fault.name: fault for fault in [
-    Fault("driver_kill", "`raytl search` SIGKILLed with its local Ray", _local, _anytime, _kill_driver, cheap=True),
+    Fault("driver_kill", "`raytl search` SIGKILLed with its local Ray", _local, _anytime, _kill_driver),
     Fault("corrupt_file", "a phase or checkpoint file truncated or overwritten, then the driver killed", _local,
           lambda strike: bool(_damageable(strike.run)), _corrupt_then_crash, cheap=True),
     Fault("train_worker_kill", "one Ray Train worker process SIGKILLed", _local,
