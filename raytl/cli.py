@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -298,7 +299,21 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if no_space(exc):
-            typer.echo(f"error: no space left on device ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                       "what was written is intact: free space, then `raytl resume RUN_DIR`", err=True)
+            typer.echo(f"error: {_no_space_message(exc)}", err=True)
             sys.exit(2)
         raise
+
+
+def _no_space_message(exc: BaseException) -> str:
+    """The `StorageFull` line raised inside Tune (which wraps it, sometimes only as traceback text), else a line
+    naming the error that reported the full disk."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StorageFull):
+            return str(seen)
+        found = re.search(r"StorageFull: (.+)", str(seen))
+        if found:
+            return found.group(1).strip()
+        seen = seen.__cause__ or seen.__context__
+    return (f"no space left on device ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); what was written is "
+            "intact: free space, then `raytl resume RUN_DIR`")

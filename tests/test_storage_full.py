@@ -106,3 +106,18 @@ def test_a_phase_that_cannot_be_written_leaves_no_staging_directory(tmp_path: Pa
         store.publish("p1", full, {})
     assert list(tmp_path.iterdir()) == []
     assert store.verified("p1") is None
+
+
+def test_the_cli_finds_the_stop_line_inside_tunes_wrapping() -> None:
+    """Tune re-raises a callback's error as a TuneError holding the traceback text: the CLI still prints the line."""
+    code = ("import raytl.cli as cli\n"
+            "from ray.tune.error import TuneError\n"
+            "def wrapped(*a, **k):\n"
+            "    raise TuneError('Traceback (most recent call last):\\n  File x\\nraytl.errors.StorageFull: runs/q: no "
+            "space left on device (trial b); free space there, then `raytl resume runs/q`\\n')\n"
+            "cli.app = wrapped\n"
+            "cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        "error: runs/q: no space left on device (trial b); free space there, then `raytl resume runs/q`"]
