@@ -75,3 +75,25 @@ def test_checkpoints_from_before_checksums_are_trusted(tmp_path: Path) -> None:
     (legacy / "progress.json").write_text("{}")
     assert intact(legacy, 2) and choose(legacy, tmp_path, 2) == LATEST
     assert not intact(legacy, 2, required=True)
+
+
+def test_resume_moves_aside_only_unregistered_incomplete_checkpoints(tmp_path: Path) -> None:
+    """Found by bench chaos `disk_full`: the checkpoint being uploaded when the disk filled stayed half-written."""
+    from raytl.pipeline.resume_point import SNAPSHOT, quarantine_unregistered
+
+    trial = tmp_path / "train" / "t1"
+    registered = _checkpoint(trial, "checkpoint_4")
+    complete = _checkpoint(trial, "checkpoint_8")  # uploaded whole, the crash came before its registration
+    half = _checkpoint(trial, "checkpoint_9")
+    shard = half / "state" / "mp_rank_00_model_states.pt"
+    shard.write_bytes(shard.read_bytes()[:10])
+    (trial / SNAPSHOT).write_text(json.dumps({"checkpoint_results": [{"checkpoint_dir_name": "checkpoint_4"}]}))
+    unreadable = tmp_path / "train" / "t2"
+    _checkpoint(unreadable, "checkpoint_1").joinpath("progress.json").write_text("{")
+    (unreadable / SNAPSHOT).write_text("")  # its record is unreadable: nothing of it is touched
+
+    assert quarantine_unregistered(tmp_path / "train", 2) == [trial / ".corrupt-checkpoint_9"]
+    assert registered.is_dir() and complete.is_dir() and not half.exists()
+    assert (trial / ".corrupt-checkpoint_9" / "state").is_dir()  # moved aside, nothing deleted
+    assert (unreadable / "checkpoint_1").is_dir()
+    assert quarantine_unregistered(tmp_path / "missing", 2) == []

@@ -12,6 +12,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
 from raytl.pipeline.progress import mark_status
+from raytl.pipeline.resume_point import quarantine_unregistered
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.storage import check_multinode
 from raytl.search.budget import GpuHourStopper
@@ -147,6 +148,9 @@ def run_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
+    if not run.remote:  # a crash or a full disk may have left checkpoint directories half-uploaded
+        for moved in quarantine_unregistered(run.train, space.resources.num_workers):
+            print(f"raytl: moved aside a checkpoint never registered and incomplete: {moved}")
     start_ray(space)
     return results_table(restore_tuner(space, run).fit(), space, run)
 
