@@ -44,12 +44,16 @@ def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, 
     from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
-    if not (run.tune.is_dir() or run.targets.is_dir()):
-        raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
-                         "`raytl search` made")
     space = load_checked(run.space)
-    from raytl.search.modes import continue_search
+    from raytl.search.modes import continue_search, start_search
 
+    if not (run.tune.is_dir() or run.targets.is_dir()):
+        # `raytl search` wrote space.yaml and died before Tune saved anything (Ray starting): no trial ran yet, so
+        # the search starts from its space (found by bench chaos: a driver killed in its first 30 s left a run
+        # that `raytl resume` refused as "not a run directory")
+        typer.echo(f"{run.location}: the search stopped before its first trial; starting it from its space.yaml")
+        _print_results(start_search(space, run), run)
+        return
     _print_results(continue_search(space, run), run)
 
 
