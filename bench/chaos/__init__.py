@@ -1,6 +1,6 @@
 """Fault injection: a small search broken at random moments, recovered the documented way, and what each fault cost.
 
-`python -m bench chaos [--faults N] [--seed S] [--kinds K1,K2] [--smoke] [--keep DIR]`
+`python -m bench chaos [--faults N] [--seed S] [--kinds K1,K2] [--start I] [--smoke] [--keep DIR]`
 
 First an uninterrupted reference search (`bench/chaos/search.py`: two fixed trials, MNLI then no intermediate task,
 tiny model, generated data, target checkpoints every 4 steps, one trial at a time). Then N faults, the kinds taken
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
         print(f"reference: {len(ref.results)} trials in {ref.seconds:.0f}s, {ref.run_bytes / 2**20:.1f} MiB written",
               flush=True)
         outcomes = []
-        for index in range(count):
+        for index in range(args.start, args.start + count):
             outcome = run_fault(kinds[index % len(kinds)], index, args.seed, ref, work)
             print(detail(outcome), flush=True)
             outcomes.append(outcome)
@@ -60,11 +60,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=list(FAULTS),
                         help=f"comma-separated, from {', '.join(FAULTS)}")
+    parser.add_argument("--start", type=int, default=0,
+                        help="index of the first fault (its kind and moment follow from seed and index): re-run one")
     parser.add_argument("--smoke", action="store_true", help="one corrupt_file fault (the test suite's smoke test)")
     parser.add_argument("--keep", help="keep the runs and logs in this directory")
     args = parser.parse_args(argv)
     unknown = [name for name in args.kinds if name not in FAULTS]
-    if unknown or args.faults < 1:
+    if unknown or args.faults < 1 or args.start < 0:
         parser.exit(2, f"error: --kinds {','.join(unknown)}: unknown; allowed: {', '.join(FAULTS)}\n" if unknown
-                    else f"error: --faults {args.faults}: allowed: a positive integer\n")
+                    else f"error: --faults {args.faults} --start {args.start}: allowed: --faults >= 1, --start >= 0\n")
     return args
