@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from raytl.errors import InputError, StorageFull, no_space
+from raytl.errors import InputError, StorageFull, no_space, no_space_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -47,14 +46,10 @@ def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, 
     space = load_checked(run.space)
     from raytl.search.modes import continue_search, start_search
 
-    if not (run.tune.is_dir() or run.targets.is_dir()):
-        # `raytl search` wrote space.yaml and died before Tune saved anything (Ray starting): no trial ran yet, so
-        # the search starts from its space (found by bench chaos: a driver killed in its first 30 s left a run
-        # that `raytl resume` refused as "not a run directory")
+    began = run.tune.is_dir() or run.targets.is_dir()
+    if not began:  # `raytl search` died before Tune saved anything (Ray starting): no trial can have run
         typer.echo(f"{run.location}: the search stopped before its first trial; starting it from its space.yaml")
-        _print_results(start_search(space, run), run)
-        return
-    _print_results(continue_search(space, run), run)
+    _print_results((continue_search if began else start_search)(space, run), run)
 
 
 @app.command()
@@ -303,21 +298,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if no_space(exc):
-            typer.echo(f"error: {_no_space_message(exc)}", err=True)
+            typer.echo(f"error: {no_space_message(exc)}", err=True)
             sys.exit(2)
         raise
 
-
-def _no_space_message(exc: BaseException) -> str:
-    """The `StorageFull` line raised inside Tune (which wraps it, sometimes only as traceback text), else a line
-    naming the error that reported the full disk."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, StorageFull):
-            return str(seen)
-        found = re.search(r"StorageFull: (.+)", str(seen))
-        if found:
-            return found.group(1).strip()
-        seen = seen.__cause__ or seen.__context__
-    return (f"no space left on device ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); what was written is "
-            "intact: free space, then `raytl resume RUN_DIR`")

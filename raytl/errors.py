@@ -1,5 +1,7 @@
 """The error types the CLI turns into one line and exit status 2: bad user input, and a full disk under the run."""
 
+import re
+
 
 class InputError(Exception):
     """Bad input from the user: a file, a key path and what is allowed.
@@ -35,3 +37,22 @@ def no_space(error: BaseException | str) -> bool:
             return True
         seen = (seen.__cause__ or seen.__context__) if isinstance(seen, BaseException) else None
     return False
+
+
+def no_space_message(error: BaseException) -> str:
+    """The line for a full disk: the `StorageFull` raised inside Tune (which wraps it, sometimes only as traceback
+    text), else one naming the error that reported it.
+
+    >>> no_space_message(RuntimeError("Traceback ...\\nraytl.errors.StorageFull: runs/q: no space left on device"))
+    'runs/q: no space left on device'
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, StorageFull):
+            return str(seen)
+        found = re.search(r"StorageFull: (.+)", str(seen))
+        if found:
+            return found.group(1).strip()
+        seen = seen.__cause__ or seen.__context__
+    return (f"no space left on device ({type(error).__name__}: {str(error).splitlines()[0][:200]}); what was written "
+            "is intact: free space, then `raytl resume RUN_DIR`")
