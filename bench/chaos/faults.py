@@ -72,9 +72,10 @@ def _kill_train_worker(strike: Strike) -> None:
 
 
 def _damageable(run: Path) -> list[Path]:
-    """Published phase files and the trials' checkpoint files: what a later reader trusts."""
+    """Published phase files (not the build and reuse records beside them) and the trials' checkpoint files: what
+    a later reader trusts."""
     phases = [p for p in run.glob("phases/*/*") if p.is_file() and p.name != "manifest.json"
-              and not p.parent.name.startswith(".")]
+              and (p.parent / "manifest.json").is_file() and not p.parent.name.startswith(".")]
     checkpoints = [p for p in run.glob("train/*/checkpoint_*/**/*") if p.is_file() and p.suffix in (".pt", ".json")]
     return sorted(phases + checkpoints)
 

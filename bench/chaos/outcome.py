@@ -6,6 +6,7 @@ each trial's `summary.json` (`step`, `resumed_at`, `startup`, results) and the p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -57,8 +58,12 @@ class Snapshot:
 
 
 def build_records(run: Path) -> list[dict[str, Any]]:
-    builds = run / "phases" / "builds"
-    return [json.loads(p.read_text()) for p in sorted(builds.glob("*.json"))] if builds.is_dir() else []
+    """The phase store's build records that read back (a damaged one is the integrity scan's to report)."""
+    records = []
+    for path in sorted((run / "phases" / "builds").glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            records.append(json.loads(path.read_text()))
+    return records
 
 
 @dataclass(frozen=True)
