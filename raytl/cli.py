@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from raytl.errors import InputError
+from raytl.errors import InputError, StorageFull, no_space, no_space_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -43,13 +43,13 @@ def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, 
     from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
-    if not (run.tune.is_dir() or run.targets.is_dir()):
-        raise InputError(f"{run_dir}: not a run directory (no tune/ or targets/ inside); allowed: a directory "
-                         "`raytl search` made")
     space = load_checked(run.space)
-    from raytl.search.modes import continue_search
+    from raytl.search.modes import continue_search, start_search
 
-    _print_results(continue_search(space, run), run)
+    began = run.tune.is_dir() or run.targets.is_dir()
+    if not began:  # `raytl search` died before Tune saved anything (Ray starting): no trial can have run
+        typer.echo(f"{run.location}: the search stopped before its first trial; starting it from its space.yaml")
+    _print_results((continue_search if began else start_search)(space, run), run)
 
 
 @app.command()
@@ -283,11 +283,16 @@ def _print_results(table, run) -> None:
 
 def main() -> None:
     """The command line: usage mistakes get the CLI library's short usage message and exit 2 (standalone mode);
-    bad input found by raytl gets one line and exit 2."""
+    bad input found by raytl, and a full disk, get one line and exit 2."""
     try:
         app()
-    except InputError as exc:
+    except (InputError, StorageFull) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a full disk hit outside a trial (the study, Tune's state)
+        if no_space(exc):
+            typer.echo(f"error: {no_space_message(exc)}", err=True)
+            sys.exit(2)
+        raise

@@ -243,3 +243,49 @@ def test_rank_cost_benchmark_prints_its_figure_last() -> None:
                         r"intermediate tasks, semb \+ logme, [\d.]+ s / one target phase of xnli, 2 steps x batch 32, "
                         r"[\d.]+ s; tiny model, world 1; median of 1 repeats, min \d+\.\d{4}\)", lines[-1])
     assert any(re.match(r"repeat 0: rank [\d.]+ s, one target phase \(xnli\) [\d.]+ s, ratio ", line) for line in lines)
+
+
+# --- chaos (fault injection)
+
+def test_chaos_integrity_scan_finds_damaged_and_half_written_files(tmp_path: Path) -> None:
+    """The scan the chaos benchmark trusts: intact files pass, each kind of damage is named."""
+    import torch
+    from safetensors.torch import save_file
+
+    from bench.chaos.integrity import scan
+    from raytl.pipeline.store import PhaseStore
+
+    run = tmp_path / "run"
+    (run / "trials" / "t1").mkdir(parents=True)
+    (run / "trials" / "t1" / "summary.json").write_text('{"status": "completed"}')
+    save_file({"w": torch.ones(64)}, str(run / "trials" / "t1" / "head.safetensors"))
+    torch.save({"step": 4}, run / "trials" / "t1" / "rng-rank0.pt")
+    store = PhaseStore(run / "phases")
+    store.publish("p1", lambda d: save_file({"w": torch.zeros(64)}, str(d / "model.safetensors")), {})
+    assert scan(run) == ([], 6)  # summary, head, rng; the phase's weights, its manifest and its build record
+
+    (run / "trials" / "t1" / ".summary.json.x1y2z3").write_text('{"stat')  # write_atomic's leftover
+    weights = run / "phases" / "p1" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    problems, _ = scan(run)
+    assert [p.split(":")[0] for p in problems] == [
+        "phases/p1/model.safetensors", "trials/t1/.summary.json.x1y2z3", "phases/p1"], problems
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_chaos_smoke_recovers_every_fault() -> None:
+    """`--smoke`: the reference search, then one file damaged and the driver killed, recovered with `raytl resume`;
+    its own Ray under a fresh RAY_TMPDIR (inherited by every raytl process)."""
+    import os
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="rtl-chaos-", dir="/tmp")  # short: Ray's socket paths live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    done = subprocess.run([sys.executable, "-m", "bench", "chaos", "--smoke"], cwd=REPO, capture_output=True,
+                          text=True, timeout=880, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"chaos: 1/1 recovered, 0 trials re-run, max steps lost [0-4] \(one interval 4\), 0 corrupt "
+                        r"files, 1/1 results equal the reference \(target: .*\)", lines[-1]), "\n".join(lines[-20:])
+    assert any(line.startswith("| corrupt_file | 1/1 | 1/1 | 0 |") for line in lines), lines

@@ -55,3 +55,21 @@ def test_the_result_that_stopped_a_trial_is_recorded(tmp_path: Path) -> None:
     (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
     assert (trial.state, trial.intermediate_values) == (TrialState.PRUNED, {20: 32.8})
 
+
+
+def test_a_trial_told_before_a_crash_is_not_told_again_after_resume(tmp_path: Path) -> None:
+    """Found by bench chaos: the driver died right after telling Optuna a trial COMPLETE but before Tune saved the
+    searcher's state; after `raytl resume` Tune ran the trial again and its second `tell` raised "Cannot tell a
+    COMPLETE trial", ending the resume. The study, which is durable, now says whether it was told."""
+    searcher = _searcher(tmp_path)
+    assert searcher.suggest("a") is not None
+    searcher.save(str(tmp_path / "searcher.pkl"))  # what Tune saved before the trial ended
+    searcher.on_trial_complete("a", {"objective": 55.0, "step": 8, "status": "completed"})
+
+    restored = _searcher(tmp_path)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert "a" not in restored._completed_trials
+    restored.on_trial_result("a", {"objective": 55.0, "step": 8, "status": "completed"})
+    restored.on_trial_complete("a", {"objective": 55.0, "step": 8, "status": "completed"})
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+    assert (trial.state, trial.value) == (TrialState.COMPLETE, 55.0)

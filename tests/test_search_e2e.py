@@ -48,7 +48,8 @@ def expected_tree(trial_ids: list[str], phase_id: str, zero_stage: int, language
     checkpoint = ["", "latest", "progress.json", "state/", "zero_to_fp32.py", "zero_to_torch.py",
                   *(f"state/{name}" for name in model_states),
                   *(f"state/zero_pp_rank_{rank}_mp_rank_00_optim_states.pt" for rank in ranks),
-                  *(f"{kind}-rank{rank}.pt" for kind in ("rng", "selected") for rank in ranks)]
+                  *(f"{kind}-rank{rank}.pt" for kind in ("rng", "selected") for rank in ranks),
+                  *(f"checksums-rank{rank}.json" for rank in ranks)]
     tree = ["optuna.db", "phases/", "phases/builds/", f"phases/builds/<ns>-{phase_id}-<id>.json", f"phases/{phase_id}/",
             *(f"phases/{phase_id}/{name}" for name in ("config.json", "manifest.json", "model.safetensors")),
             "train/", "trials/", "tune/", "tune/.validate_storage_marker", "tune/experiment_state-<time>.json",

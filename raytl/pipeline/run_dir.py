@@ -18,6 +18,7 @@ written through `write_text`/`write_json`, which write the mirror and upload. Co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -180,9 +181,14 @@ def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, say: the old file stays as it was and no half-written copy is left
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_json(path: Path, value: Any) -> None:

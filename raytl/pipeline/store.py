@@ -119,18 +119,22 @@ class PhaseStore:
     def publish(self, phase_id: str, write: Callable[[Path], None], meta: dict[str, Any]) -> Path:
         """Write a phase through `write(staging_dir)`, checksum it, then publish it (see the module docstring)."""
         staging = self._staging(phase_id)
-        write(staging)
-        written = sorted(p for p in staging.iterdir() if p.is_file())
-        files = {p.name: sha256_file(p) for p in written}
-        sizes = {p.name: p.stat().st_size for p in written}
-        manifest = json.dumps({"phase_id": phase_id, "files": files, "sizes": sizes, **meta}, indent=2,
-                              sort_keys=True) + "\n"
-        if self.remote:
-            storage.delete_dir(self.uri(phase_id))  # a copy that failed verification after our check
-            storage.upload_dir(str(staging), self.uri(phase_id))
-            storage.write_bytes(self.uri(phase_id, MANIFEST), manifest.encode())
-        (staging / MANIFEST).write_text(manifest)
-        _replace_dir(staging, self.path(phase_id))
+        try:
+            write(staging)
+            written = sorted(p for p in staging.iterdir() if p.is_file())
+            files = {p.name: sha256_file(p) for p in written}
+            sizes = {p.name: p.stat().st_size for p in written}
+            manifest = json.dumps({"phase_id": phase_id, "files": files, "sizes": sizes, **meta}, indent=2,
+                                  sort_keys=True) + "\n"
+            if self.remote:
+                storage.delete_dir(self.uri(phase_id))  # a copy that failed verification after our check
+                storage.upload_dir(str(staging), self.uri(phase_id))
+                storage.write_bytes(self.uri(phase_id, MANIFEST), manifest.encode())
+            (staging / MANIFEST).write_text(manifest)
+            _replace_dir(staging, self.path(phase_id))
+        except BaseException:  # a full disk, say: nothing half-written is left beside the published phases
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         if self.verified(phase_id) is None:
             raise RuntimeError(f"phase {phase_id} failed verification right after publishing")
         self._record("builds", phase_id, {"phase_id": phase_id, "time": time.time(), **meta})

@@ -18,6 +18,7 @@ from raytl.pipeline.context import RungReached, TrialContext
 from raytl.pipeline.intermediate_phase import obtain_intermediate
 from raytl.pipeline.phase_id import TrialParams
 from raytl.pipeline.progress import TrialRecord
+from raytl.pipeline.resume_point import resume_point
 from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.target_phase import train_target
 from raytl.tasks import TASKS
@@ -39,7 +40,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         until_fraction=config.get("until_fraction"),
     )
     torch.set_num_threads(max(1, int(trial.space.resources.cpus_per_worker)))
-    record = TrialRecord(trial, send=_send_to_tune, checkpoint=_resume_point())
+    record = TrialRecord(trial, send=_send_to_tune, checkpoint=resume_point(trial.ranks))
     try:
         run_trial(trial, record)
     except Diverged as exc:
@@ -61,11 +62,6 @@ def run_trial(trial: TrialContext, record: TrialRecord) -> None:
     encoder_dir = obtain_intermediate(trial, on_step=record.first_step)
     for target in pending:
         TARGET_PHASES[FORMATS[TASKS[target].format].target_phase](trial, target, encoder_dir, record)
-
-
-def _resume_point() -> Path | None:
-    checkpoint = ray.train.get_checkpoint()
-    return Path(checkpoint.to_directory()) if checkpoint is not None else None
 
 
 def _send_to_tune(metrics: dict[str, Any], directory: Path | None) -> None:

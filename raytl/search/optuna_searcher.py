@@ -19,14 +19,25 @@ STEP = "step"  # reported target-phase steps: unlike training_iteration, they su
 class TransferSearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value, step = result.get(self.metric), result.get(STEP)
-        if trial_id in self._completed_trials or step is None or not _finite(value):
+        if self._told(trial_id) or step is None or not _finite(value):
             return
         trial = self._ot_trials[trial_id]
         if step not in self._ot_study._storage.get_trial(trial._trial_id).intermediate_values:
             trial.report(value, step)
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+    def _told(self, trial_id: str) -> bool:
+        """Already finished in the study. The study is durable, this searcher's state (Tune saves it every few
+        seconds) may be older: a trial told just before a crash is run again after `raytl resume`, and telling it
+        twice raised "Cannot tell a COMPLETE trial" and ended the resume (found by bench chaos)."""
         if trial_id in self._completed_trials:
+            return True
+        if self._ot_study._storage.get_trial(self._ot_trials[trial_id]._trial_id).state.is_finished():
+            self._completed_trials.add(trial_id)
+            return True
+        return False
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if self._told(trial_id):
             return
         result = result or {}
         state = outcome(result, error)

@@ -12,12 +12,14 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
 
 from raytl.config import SearchSpace
 from raytl.pipeline.progress import mark_status
+from raytl.pipeline.resume_point import quarantine_unregistered
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.storage import check_multinode
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
 from raytl.search.space import num_trials, points_to_evaluate, sampler, search_function
+from raytl.search.storage_full import NoSpaceWatch
 from raytl.search.tracking import tracking_callbacks
 from raytl.search.trial_driver import DRIVER_RESOURCE, drive_trial, trial_params
 
@@ -87,7 +89,8 @@ def build_tuner(space: SearchSpace, run: RunDir, study_name: str | None = None, 
             storage_path=run.location,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
             stop=budget_stopper(space, ledger),
-            callbacks=[ProgressPrinter(METRIC), *tracking_callbacks(space.tracking, space.name),
+            callbacks=[ProgressPrinter(METRIC), NoSpaceWatch(str(run.location)),
+                       *tracking_callbacks(space.tracking, space.name),
                        *driver_state_upload(run, storage or study_storage(space, run), ledger)],
             verbose=0,
         ),
@@ -145,6 +148,9 @@ def run_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
+    if not run.remote:  # a crash or a full disk may have left checkpoint directories half-uploaded
+        for moved in quarantine_unregistered(run.train, space.resources.num_workers):
+            print(f"raytl: moved aside a checkpoint never registered and incomplete: {moved}")
     start_ray(space)
     return results_table(restore_tuner(space, run).fit(), space, run)
 

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from raytl.config import DeepSpeedConfig
 from raytl.models.zoo import ModelEntry
 from raytl.tasks.formats.base import Batch
+from raytl.training.checkpoint_files import write_checksums
 from raytl.training.settings import DeepSpeedSettings, batch_config, resolve_settings
 
 CHECKPOINT_TAG = "state"  # DeepSpeed itself writes a file named "latest"
@@ -194,6 +195,7 @@ class Engine:
         if rank == 0:
             for name, text in (files or {}).items():
                 (directory / name).write_text(text)
+        write_checksums(directory, rank)  # last: a resume trusts only a checkpoint whose files all match
 
     def load(self, directory: Path) -> list[torch.Tensor] | None:
         """Restore a `save`d checkpoint (weights, optimizer, schedule, random state); returns this rank's share of
