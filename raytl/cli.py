@@ -286,6 +286,9 @@ def main() -> None:
     bad input found by raytl, and a full disk, get one line and exit 2."""
     try:
         app()
+    except SystemExit as exc:  # standalone mode exits even on success; in-process callers get a plain return
+        if exc.code not in (0, None):
+            raise
     except (InputError, StorageFull) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
