@@ -18,7 +18,6 @@ and `reuses/`, so `raytl store` and the benchmarks can count them on any storage
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -32,17 +31,10 @@ from typing import Any
 
 from raytl.pipeline import storage
 from raytl.pipeline.leases import Lease, held, lease_for
+from raytl.training.checkpoint_files import sha256_file
 
 MANIFEST = "manifest.json"
 RECORDS = ("builds", "reuses")  # directories of one JSON record per build / per reuse, beside the phases
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def intact(directory: Path) -> bool:

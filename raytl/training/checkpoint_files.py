@@ -15,7 +15,8 @@ from pathlib import Path
 PREFIX = "checksums-rank"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (checkpoints and published phases)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -25,7 +26,7 @@ def _sha256(path: Path) -> str:
 
 def write_checksums(directory: Path, rank: int) -> None:
     """List every file this rank wrote into `directory` (its own staging directory) with its checksum."""
-    files = {str(p.relative_to(directory)): _sha256(p) for p in sorted(directory.rglob("*")) if p.is_file()
+    files = {str(p.relative_to(directory)): sha256_file(p) for p in sorted(directory.rglob("*")) if p.is_file()
              and not p.name.startswith(PREFIX)}
     (directory / f"{PREFIX}{rank}.json").write_text(json.dumps(files, indent=1, sort_keys=True))
 
@@ -47,7 +48,7 @@ def intact(directory: Path, world_size: int, required: bool = False) -> bool:
     try:
         for listing in lists:
             for name, digest in json.loads(listing.read_text()).items():
-                if _sha256(directory / name) != digest:
+                if sha256_file(directory / name) != digest:
                     return False
     except (OSError, ValueError, AttributeError):
         return False
