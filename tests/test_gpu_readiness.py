@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,9 +168,10 @@ def test_bench_gpu_smoke_spawns_two_ranks() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_bench_gpu_smoke_runs_the_search_where_ray_is_installed(tmp_path: Path) -> None:
+def test_bench_gpu_smoke_runs_the_search_where_ray_is_installed() -> None:
     """Where Ray is importable, the 2-trial `raytl search` of a model directory with random weights completes."""
-    env = {**os.environ, "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", str(tmp_path / "ray"))}
+    ray_tmp = tempfile.mkdtemp(prefix="rtl-gpu-", dir="/tmp")  # short: Ray's socket paths (<108 bytes) live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     done = subprocess.run([sys.executable, "-m", "bench", "gpu", "--smoke", "--models", "large", "--stages", "2",
                            "--lengths", "16", "--steps", "1", "--no-mining", "--search-timeout", "1000"], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=1150)
@@ -183,6 +185,7 @@ def test_building_an_engine_does_not_import_inductor() -> None:
     Inductor (about 1 s of every trial's start, more under load)."""
     code = """
 import sys
+import tempfile
 from raytl.models.task_model import TaskModel, random_encoder
 from raytl.models.zoo import ZOO
 from raytl.tasks import TASKS
