@@ -47,6 +47,7 @@ import statistics
 from scipy.stats import spearmanr
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
+from raytl.search.first_pass import ladder_order, rungs
 from raytl.search.sim_table import Cell, TransferTable
 from raytl.search.simulate import SimResult, grid_steps, simulate
 from raytl.search.space import default_lrs
@@ -129,10 +130,43 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int, prio
     return space.model_copy(update={"search": space.search.model_copy(update={"points_to_evaluate": points})})
 
 
+def design_bound(space: SearchSpace, table: TransferTable, planted: dict[str, str], prior: bool) -> float:
+    """The fewest steps a first pass of this design could pay to find every planted task, as a share of the grid:
+    an oracle that, at the first model of the pass, trains each candidate's intermediate phase once, takes every
+    candidate to the first rung (no design can rank a task it never evaluated) and only the planted task on to the
+    end of the phase. The candidates are every task without a prior and the prior's `top_k` with one (infinite when
+    a target's planted task is not among them)."""
+    model, union, target_steps = ladder_order(space)[0], set(), 0
+    for target in space.targets:
+        tasks = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
+        if prior:
+            tasks = sorted(tasks, key=lambda task: table.cell(model, task, target).prior or 0.0, reverse=True)
+            tasks = tasks[:space.search.top_k]
+        if planted[target] not in tasks:
+            return math.inf
+        union.update(tasks)
+        first, total = rungs(space, target)[0], space.target_phase(target).max_steps
+        target_steps += (len(tasks) + 1) * first + (total - first)  # type: ignore[operator]
+    return (len(union) * space.intermediate.max_steps + target_steps) / grid_steps(space)  # type: ignore[operator]
+
+
+def bounds_by_top_k(args: argparse.Namespace, rf: float, grace: int) -> str:
+    """The prior design's bound at every `top_k`: whether any k could reach the target, whatever the halving does."""
+    trained = len([task for task in args.intermediates if task != NO_INTERMEDIATE])
+    tables = [planted_table(seed, args.targets, args.intermediates, args) for seed in range(args.seeds)]
+    figures = []
+    for top_k in range(1, trained + 1):
+        settings = argparse.Namespace(**{**vars(args), "top_k": top_k})
+        bounds = [design_bound(bench_space(seed, settings, rf, grace, prior=True), table, planted, prior=True)
+                  for seed, (table, planted) in enumerate(tables)]
+        figures.append(f"{top_k}: {statistics.median(bounds):.3f}")
+    return ", ".join(figures)
+
+
 def run_setting(args: argparse.Namespace, rf: float, grace: int, prior: bool = False
                 ) -> tuple[float, list[SimResult]]:
     """Every seed under one scheduler setting, with or without the prior: (median found / grid, results)."""
-    results, ratios, quality = [], [], []
+    results, ratios, quality, bounds = [], [], [], []
     for seed in range(args.seeds):
         table, planted = planted_table(seed, args.targets, args.intermediates, args)
         space = bench_space(seed, args, rf, grace, prior)
@@ -143,9 +177,13 @@ def run_setting(args: argparse.Namespace, rf: float, grace: int, prior: bool = F
         ratios.append(math.inf if result.found_at is None else result.found_at / grid)
         results.append(result)
         quality.append(prior_quality(table, args.targets, args))
-        print(_seed_line(result, grid) + (f"; prior Spearman {quality[-1]:.2f}" if prior else ""), flush=True)
+        bounds.append(design_bound(space, table, planted, prior) if args.first_pass == "halving" else math.nan)
+        print(_seed_line(result, grid) + (f"; prior Spearman {quality[-1]:.2f}" if prior else "")
+              + f"; design bound {bounds[-1]:.3f}", flush=True)
     if prior:
         print(f"  prior: mean Spearman with the true gains {statistics.mean(quality):.2f} (asked {args.prior_rho:g})")
+    print(f"  design bound (an oracle first pass: every candidate to the first rung, the planted one to the end): "
+          f"median {statistics.median(bounds):.3f}", flush=True)
     return statistics.median(ratios), results
 
 
@@ -197,6 +235,7 @@ def main(argv: list[str]) -> None:
         print(f"with a prior of Spearman {args.prior_rho:g} (top_k {args.top_k}):", flush=True)
         with_prior, results = run_setting(args, rf, grace, prior=True)
         print(f"  median found / grid: {with_prior:.3f}; {cause(results)}", flush=True)
+        print(f"  design bound by top_k, median of {args.seeds} seeds: {bounds_by_top_k(args, rf, grace)}", flush=True)
     print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
           f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
           f"{_design(args, rf, grace)}) with prior: {with_prior:.3f} (target <= 0.1 at prior Spearman "

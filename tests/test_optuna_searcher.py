@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from raytl.config import parse_space
@@ -73,3 +74,45 @@ def test_a_trial_told_before_a_crash_is_not_told_again_after_resume(tmp_path: Pa
     restored.on_trial_complete("a", {"objective": 55.0, "step": 8, "status": "completed"})
     (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
     assert (trial.state, trial.value) == (TrialState.COMPLETE, 55.0)
+
+
+def _cut_connections(storage: optuna.storages.RDBStorage, times: int) -> list[str]:
+    """The next `times` queries fail as a PostgreSQL restart makes them fail: a connection SQLAlchemy finds cut."""
+    import sqlalchemy
+
+    failed: list[str] = []
+
+    @sqlalchemy.event.listens_for(storage.engine, "before_cursor_execute")
+    def cut(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001 (SQLAlchemy's)
+        if len(failed) < times:
+            failed.append(statement)
+            cut_off = Exception("server closed the connection unexpectedly")
+            raise sqlalchemy.exc.OperationalError(statement, parameters, cut_off, connection_invalidated=True)
+    return failed
+
+
+def test_a_lost_database_connection_is_retried_not_fatal(tmp_path: Path) -> None:
+    """Found by bench chaos: a PostgreSQL restart cut the searcher's query and `raytl search` died with a
+    traceback. Now the call runs again once the database answers; the study is as if nothing happened."""
+    storage = rdb_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    failed = _cut_connections(storage, times=2)
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    assert len(failed) == 2
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+
+
+def test_a_database_that_stays_away_still_ends_the_search(tmp_path: Path) -> None:
+    storage = rdb_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    storage.RECONNECT_S = 2.0
+    failed = _cut_connections(storage, times=1000)
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        study.ask()
+    assert 2 <= len(failed) < 10, "retried with a growing wait, then gave up"
+    plain = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'plain.db'}")
+    plain_study = optuna.create_study(storage=plain, study_name="s")
+    _cut_connections(plain, times=1)
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        plain_study.ask()  # what Optuna's own storage does: the reason for ReconnectingStorage

@@ -5,14 +5,22 @@ trial's dev objective: Tune's results carry no test score (see raytl.pipeline.pr
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from raytl.errors import no_space
+
+logger = logging.getLogger(__name__)
 STEP = "step"  # reported target-phase steps: unlike training_iteration, they survive a resume
 
 
@@ -62,8 +70,53 @@ def _finite(value: Any) -> bool:
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage (SQLite file, PostgreSQL, any SQLAlchemy URL) that `optuna-dashboard` can open."""
-    return optuna.storages.RDBStorage(with_driver(url))
+    """An Optuna RDB storage (SQLite file, PostgreSQL, any SQLAlchemy URL) that `optuna-dashboard` can open, and
+    that rides out its server restarting (see `ReconnectingStorage`)."""
+    return ReconnectingStorage(with_driver(url), engine_kwargs={"pool_pre_ping": True})
+
+
+class ReconnectingStorage(optuna.storages.RDBStorage):
+    """An RDB storage whose calls are retried, for up to `RECONNECT_S` seconds, when the database connection was
+    lost: a PostgreSQL restart cuts every connection, and the query in flight used to end the search with a
+    traceback (found by bench chaos). Each call is one transaction, rolled back on the error, so running it again
+    is safe; a full disk is not retried (raytl.search.storage_full stops the search on it)."""
+
+    RECONNECT_S = 120.0
+
+
+def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: ReconnectingStorage, *args: Any, **kwargs: Any) -> Any:
+        deadline, wait = time.monotonic() + self.RECONNECT_S, 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except optuna.exceptions.StorageInternalError as error:
+                if not connection_lost(error, not self.url.startswith("sqlite")) or time.monotonic() + wait > deadline:
+                    raise
+                logger.warning("Optuna storage: the connection was lost (%s); retrying in %.1f s",
+                               error.__cause__, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, 10.0)
+    return call
+
+
+# Every storage call: the public API, and the private ones Optuna's cache in front of an RDB storage makes.
+_CALLS = [name for name, value in vars(optuna.storages.BaseStorage).items()
+          if callable(value) and not name.startswith("_") and name != "remove_session"]
+for _name in [*_CALLS, "_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials",
+              "_set_trial_param"]:
+    setattr(ReconnectingStorage, _name, _reconnecting(getattr(optuna.storages.RDBStorage, _name)))
+
+
+def connection_lost(error: BaseException, server: bool) -> bool:
+    """The database went away: a connection SQLAlchemy found cut, or, for a database server, any operational
+    error (refused while it restarts). Not a bad query, not a full disk, and not SQLite's own operational errors
+    (a missing file would otherwise be retried for minutes)."""
+    cause = error.__cause__
+    if not isinstance(cause, sqlalchemy.exc.DBAPIError) or no_space(error):
+        return False
+    return cause.connection_invalidated or server and isinstance(cause, sqlalchemy.exc.OperationalError)
 
 
 def with_driver(url: str) -> str:
