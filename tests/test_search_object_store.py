@@ -65,7 +65,9 @@ def test_search_report_export_and_resume_on_s3(tmp_path: Path) -> None:
         assert f"{phases[0]} " in listing.stdout and "ok (sizes)" in listing.stdout
         trial = next(iter(summaries))
         exported = Path(_raytl("export", uri, "--trial", trial, mirror=new_head).stdout.strip().splitlines()[-1])
-        assert (exported / "xnli" / "model.safetensors").is_file() and (exported / "xnli" / "head.json").is_file()
+        config = json.loads((exported / "xnli" / "config.json").read_text())
+        assert (exported / "xnli" / "model.safetensors").is_file()
+        assert config["architectures"] == ["XLMRobertaForSequenceClassification"], config
         resumed = _raytl("resume", uri, mirror=new_head)
         assert "completed" in resumed.stdout
         assert {f: storage.modified(storage.join(uri, f)) for f in stamps} == stamps, "no trial ran again"
