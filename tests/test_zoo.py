@@ -180,6 +180,7 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
         save_file(trained, Path(tmp, "trained.safetensors"))
         save_file(reloaded, Path(tmp, "reloaded.safetensors"))
         Path(tmp, "result.json").write_text(json.dumps({"partitioned": partitioned, "published": str(published)}))
+    torch.distributed.barrier()  # neither rank tears gloo down while the other still talks to it
     torch.distributed.destroy_process_group()
 
 
@@ -259,6 +260,7 @@ def _zero3_bf16_worker(rank: int, world: int, port: int, tmp: str) -> None:
     dtypes = sorted({str(p.ds_tensor.dtype) for p in engine.ds.module.parameters()})
     if rank == 0:
         Path(tmp, "bf16.json").write_text(json.dumps({"loss": loss, "dtypes": dtypes}))
+    torch.distributed.barrier()  # neither rank tears gloo down while the other still talks to it
     torch.distributed.destroy_process_group()
 
 
