@@ -9,4 +9,4 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 # shellcheck disable=SC2086
 .venv/bin/python -m pip install --quiet ${RAYTL_TORCH:-torch==2.13.0}
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test]"  # test tools, and mkdocs + Material for the docs site

@@ -74,7 +74,7 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
     name = str(loc[-1])
     _, parent, variant = _walk(loc[:-1])
     if parent is None:
-        return "unknown key; allowed: see the README"
+        return "unknown key; allowed: the keys in docs/reference/keys.md"
     allowed = ", ".join(parent.model_fields)
     if variant is None:
         return f"unknown key; allowed: {allowed}"

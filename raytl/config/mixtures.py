@@ -13,7 +13,7 @@ class _Mixture(Strict):
     """A multi-task intermediate phase (the paper's "all tasks"): one head per task, each step's batch drawn from
     one task with probability proportional to the task's `weight`."""
 
-    tasks: list[str] = Field(min_length=2)
+    tasks: list[str] = Field(min_length=2, description="intermediate tasks trained together, one head each")
     sampling: str
 
     def weight(self, size: int) -> float:
@@ -24,14 +24,14 @@ class _Mixture(Strict):
 class ProportionalMixture(_Mixture):
     """`sampling: proportional` (the default): a task is drawn with probability proportional to its size."""
 
-    sampling: Literal["proportional"] = "proportional"
+    sampling: Literal["proportional"] = Field("proportional", description="the default when sampling is left out")
 
 
 class TemperatureMixture(_Mixture):
     """`sampling: temperature`: a task is drawn with probability proportional to size^(1/temperature)."""
 
-    sampling: Literal["temperature"] = "temperature"
-    temperature: PositiveFloat = 2.0
+    sampling: Literal["temperature"] = Field("temperature", description="size^(1/temperature)")
+    temperature: PositiveFloat = Field(2.0, description="1 = proportional; larger flattens towards uniform")
 
     def weight(self, size: int) -> float:
         return float(size) ** (1.0 / self.temperature)
@@ -40,7 +40,7 @@ class TemperatureMixture(_Mixture):
 class CappedMixture(_Mixture):
     """`sampling: capped`: a task is drawn with probability proportional to min(size, cap)."""
 
-    sampling: Literal["capped"] = "capped"
+    sampling: Literal["capped"] = Field("capped", description="min(size, cap)")
     cap: PositiveInt = Field(2**18, description="examples a task counts with at most")
 
     def weight(self, size: int) -> float:

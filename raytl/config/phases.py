@@ -13,8 +13,8 @@ from raytl.config.base import Strict
 class LogRange(Strict):
     """A log-uniform range, e.g. `{low: 1e-5, high: 1e-4}`."""
 
-    low: PositiveFloat
-    high: PositiveFloat
+    low: PositiveFloat = Field(description="lowest value searched; equal to high: a fixed value")
+    high: PositiveFloat = Field(description="highest value searched")
 
     @model_validator(mode="after")
     def _ordered(self) -> LogRange:
@@ -30,8 +30,9 @@ class Equalise(Strict):
     language), drawn with the trial's seed (a task with fewer is an error); `{steps: N}`: each task trains exactly
     N optimizer steps (this sets the phase's `max_steps`, whichever the task's size)."""
 
-    examples: PositiveInt | None = None
-    steps: PositiveInt | None = None
+    examples: PositiveInt | None = Field(None, description="training examples per task (per training language), a "
+                                         "random sample drawn with the trial's seed")
+    steps: PositiveInt | None = Field(None, description="optimizer steps per task (sets the phase's max_steps)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Equalise:
@@ -43,7 +44,8 @@ class Equalise(Strict):
 class PhaseConfig(Strict):
     """How one training phase runs; the learning rate is searched inside `lr`."""
 
-    lr: LogRange
+    lr: LogRange = Field(description="the learning-rate range searched (log-uniform); its geometric middle is the "
+                         "default learning rate of grid and first-pass trials")
     epochs: PositiveFloat | None = Field(None, description="passes over the training set")
     max_steps: PositiveInt | None = Field(None, description="optimizer steps; wins over epochs when both are set")
     batch_size: PositiveInt = Field(32, description="effective (global) batch size")
@@ -51,15 +53,15 @@ class PhaseConfig(Strict):
         None, description="rows per GPU per forward/backward; batch_size = micro_batch_size x num_workers x "
         "gradient accumulation steps; default batch_size / num_workers (no accumulation)"
     )
-    max_length: PositiveInt = 128
+    max_length: PositiveInt = Field(128, description="tokens per input sequence")
     eval_every: PositiveInt = Field(100, description="evaluate and checkpoint every N optimizer steps")
     checkpoint_minutes: PositiveFloat | None = Field(
         None, description="also evaluate and checkpoint once this much wall time passed since the last checkpoint "
         "(bounds the work a preempted node loses when steps are slow)"
     )
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    grad_clip: PositiveFloat = 1.0
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of the phase's steps with a linear warm-up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    grad_clip: PositiveFloat = Field(1.0, description="gradient norm clipping")
     max_train_examples: PositiveInt | None = Field(None, description="cap the training set (quick runs)")
     lr_by_model: dict[str, LogRange] = Field(
         default_factory=dict, description="a learning-rate range per model size, replacing `lr` for that model"

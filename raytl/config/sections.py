@@ -26,8 +26,10 @@ class DataConfig(Strict):
         default_factory=dict, description="per-task sources overriding `source`, e.g. {bucc2018: local, ccg: local}"
     )
     dir: Path | None = Field(None, description="original file layouts, for every task read local")
-    generated_train_size: PositiveInt = 2000
-    generated_eval_size: PositiveInt = 200
+    generated_train_size: PositiveInt = Field(2000, description="training rows per task and language, source: "
+                                              "generated")
+    generated_eval_size: PositiveInt = Field(200, description="dev and test rows per task and language, source: "
+                                             "generated")
     max_eval_examples: PositiveInt | None = Field(None, description="cap every dev/test set (quick runs)")
 
     def source_for(self, task: str) -> DataSource:
@@ -54,19 +56,19 @@ class RetrievalConfig(Strict):
     """Sentence embeddings for BUCC and Tatoeba: the mean over non-pad tokens of one hidden layer (recorded)."""
 
     layer: int | None = Field(None, ge=0, description="hidden_states index (0 = embeddings); default: 14/24 of depth")
-    max_length: PositiveInt = 512
-    batch_size: PositiveInt = 100
+    max_length: PositiveInt = Field(512, description="tokens per embedded sentence")
+    batch_size: PositiveInt = Field(100, description="sentences per forward pass")
 
 
 class ResourcesConfig(Strict):
     """Resources of one trial: its Ray Train workers."""
 
-    num_workers: PositiveInt = 1
+    num_workers: PositiveInt = Field(1, description="Ray Train workers of one trial (data-parallel ranks)")
     worker_startup_timeout_s: PositiveFloat = Field(
         600.0, description="how long a trial waits for its workers (autoscaled GPU nodes take minutes to boot)"
     )
-    cpus_per_worker: PositiveFloat = 1.0
-    gpus_per_worker: float = Field(0.0, ge=0)
+    cpus_per_worker: PositiveFloat = Field(1.0, description="CPUs Ray reserves for each worker")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs Ray reserves for each worker (0: CPU, gloo)")
     gpu_memory_gb: PositiveFloat | None = Field(
         None, description="memory of one GPU in GB (e.g. 80 for A100/H100 80GB); `raytl plan` refuses a "
         "configuration whose estimated per-GPU memory does not fit"
@@ -84,8 +86,11 @@ class ResourcesConfig(Strict):
 class DeepSpeedConfig(Strict):
     """ZeRO stage, offload and precision; `auto` takes the model zoo entry's default."""
 
-    zero_stage: Literal[0, 1, 2, 3, "auto"] = "auto"
-    offload: Literal["none", "cpu", "nvme", "auto"] = "auto"
+    zero_stage: Literal[0, 1, 2, 3, "auto"] = Field("auto", description="DeepSpeed ZeRO stage; auto: the model's")
+    offload: Literal["none", "cpu", "nvme", "auto"] = Field(
+        "auto", description="where ZeRO-2/3 offloads optimizer states (ZeRO-3: parameters too); auto: the model's; "
+        "nvme needs nvme_path"
+    )
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         "auto", description="auto: the model's default (bf16) where the GPU supports it, else fp16; fp32 on CPU"
     )
@@ -103,10 +108,10 @@ class TrackingConfig(Strict):
     default loggers); MLflow and Weights & Biases when named here and installed. Credentials come from the
     environment (MLFLOW_TRACKING_TOKEN, WANDB_API_KEY), never from this file."""
 
-    mlflow_experiment: str | None = None
+    mlflow_experiment: str | None = Field(None, description="log every trial to this MLflow experiment")
     mlflow_tracking_uri: str | None = Field(None, description="default: MLFLOW_TRACKING_URI or ./mlruns")
-    wandb_project: str | None = None
-    wandb_group: str | None = None
+    wandb_project: str | None = Field(None, description="log every trial to this Weights & Biases project")
+    wandb_group: str | None = Field(None, description="Weights & Biases run group")
 
 
 class SearchConfig(Strict):
@@ -122,14 +127,18 @@ class SearchConfig(Strict):
     )
     num_trials: PositiveInt = Field(10, description="trials per study (per target in per_target mode), first-pass "
                                     "points included; `raytl plan` prints the total")
-    max_concurrent_trials: PositiveInt = 1
-    seed: int = 0
+    max_concurrent_trials: PositiveInt = Field(1, description="trials running at once (each needs its workers' "
+                                               "resources)")
+    seed: int = Field(0, description="seeds the sampler (TPE, random, grid order)")
     max_failures: int = Field(1, ge=0, description="retries of a failed trial from its last checkpoint")
     study_storage: str | None = Field(
         None, description="Optuna storage as an SQLAlchemy URL (e.g. postgresql://raytl@db/raytl, password from "
         "PGPASSWORD); default: SQLite in the run directory"
     )
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="trials run first, e.g. {model: tiny, intermediate: none, lr_target: 2e-3}; "
+        "a key left out is sampled (refused with algorithm: grid)"
+    )
     defaults_first: bool = Field(
         False, description="first evaluate every model x intermediate task once at the default (middle) learning "
         "rates (after any explicit points_to_evaluate)"
@@ -142,7 +151,7 @@ class SearchConfig(Strict):
         "none", description="per_target mode: halving = before each target's study, synchronous successive halving "
         "over its candidate intermediate tasks at the default learning rates (rungs at scheduler.grace_period "
         "evaluations, x scheduler.reduction_factor); the study then searches the target learning rate of the "
-        "finalists only (see docs/readme/search-efficiency.md)"
+        "finalists only (see the First pass section of docs/readme/search.md)"
     )
     prior: Literal["none", "semb", "logme"] = Field(
         "none", description="first_pass: halving: rank the candidates by this transferability prior (`raytl rank`), "

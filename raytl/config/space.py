@@ -33,7 +33,8 @@ RENAMED_KEYS = {  # dotted key paths that changed: refused with the new spelling
 class SearchSpace(Strict):
     """One search: what is searched, how each phase trains, and where results go."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run directory's name (storage/name) and the "
+                      "Optuna study's")
     storage: str = Field("runs", description="run parent directory or cloud URI (s3://, gs://)")
     models: list[str] = Field(
         min_length=1, description="zoo names, or hub:<hub id>[@<revision>] or hub:<model directory>"
@@ -45,19 +46,20 @@ class SearchSpace(Strict):
     intermediate_tasks: list[str] = Field(
         min_length=1, description=f"task or mixture names, '{NO_INTERMEDIATE}' = baseline"
     )
-    targets: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1, description="target tasks; the objective is the unweighted mean of "
+                               "their dev selection scores")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description=(
         "training seeds: grid runs every cell at each seed; optuna and random take them in turn (trial i of a study "
         "uses seeds[i mod len(seeds)]), and defaults_first runs every model x task at each"))
-    intermediate: PhaseConfig
-    target: PhaseConfig
-    data: DataConfig = DataConfig()
-    retrieval: RetrievalConfig = RetrievalConfig()
-    resources: ResourcesConfig = ResourcesConfig()
-    deepspeed: DeepSpeedConfig = DeepSpeedConfig()
-    search: SearchConfig = SearchConfig()
-    scheduler: SchedulerConfig = AshaScheduler()
-    tracking: TrackingConfig = TrackingConfig()
+    intermediate: PhaseConfig = Field(description="how every intermediate task trains (English)")
+    target: PhaseConfig = Field(description="how every target task trains (English), before zero-shot evaluation")
+    data: DataConfig = Field(DataConfig(), description="where task data comes from")
+    retrieval: RetrievalConfig = Field(RetrievalConfig(), description="BUCC and Tatoeba sentence embeddings")
+    resources: ResourcesConfig = Field(ResourcesConfig(), description="workers, CPUs, GPUs of one trial")
+    deepspeed: DeepSpeedConfig = Field(DeepSpeedConfig(), description="ZeRO stage, offload, precision")
+    search: SearchConfig = Field(SearchConfig(), description="how trials are proposed, how many, budgets")
+    scheduler: SchedulerConfig = Field(AshaScheduler(), description="early stopping of trials, chosen by type")
+    tracking: TrackingConfig = Field(TrackingConfig(), description="MLflow and Weights & Biases logging")
     selection: Literal["en_dev", "target_dev"] = Field(
         "en_dev", description="the dev data every decision reads: en_dev = English dev (XTREME's protocol, truly "
         "zero-shot); target_dev = the targets' dev sets in their test languages where XTREME has them (uses "
