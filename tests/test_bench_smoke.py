@@ -272,6 +272,41 @@ def test_chaos_integrity_scan_finds_damaged_and_half_written_files(tmp_path: Pat
         "phases/p1/model.safetensors", "trials/t1/.summary.json.x1y2z3", "phases/p1"], problems
 
 
+def test_chaos_node_removed_finds_the_train_workers_node() -> None:
+    """`node_removed` removes the node whose raylet started a `ray::RayTrainWorker`; other processes, and workers
+    of a raylet that is not one of the cluster's worker nodes (another Ray on the machine), are not matched."""
+    import os
+    import random
+    from types import SimpleNamespace
+
+    from bench.chaos.environments import Place
+    from bench.chaos.faults import Strike, _train_worker_nodes
+
+    def node(node_id: str, raylet_pid: int) -> SimpleNamespace:
+        return SimpleNamespace(node_id=node_id, all_processes={"raylet": [SimpleNamespace(
+            process=SimpleNamespace(pid=raylet_pid))]})
+
+    def spawn(argv0: str) -> subprocess.Popen:
+        return subprocess.Popen(["bash", "-c", f"exec -a '{argv0}' sleep 60"])
+
+    worker, other = spawn("ray::RayTrainWorker.__init__"), spawn("ray::IDLE")
+    try:
+        def nodes(*worker_nodes: SimpleNamespace) -> dict[str, list[int]]:
+            place = Place("runs", Path("runs"), cluster=SimpleNamespace(worker_nodes=list(worker_nodes)))
+            return _train_worker_nodes(Strike(None, place, Path("run"), random.Random(0), {}))  # type: ignore[arg-type]
+
+        for _ in range(50):  # until bash has exec'd under its new name
+            if Path(f"/proc/{worker.pid}/cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert nodes(node("here", os.getpid()), node("elsewhere", worker.pid)) == {"here": [worker.pid]}
+        assert nodes(node("elsewhere", worker.pid)) == {}
+    finally:
+        for process in (worker, other):
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_chaos_smoke_recovers_every_fault() -> None:

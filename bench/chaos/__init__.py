@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench chaos")
-    parser.add_argument("--faults", type=int, default=12, help="faults in all, the kinds taken in turn")
+    parser.add_argument("--faults", type=int, default=14, help="faults in all, the kinds taken in turn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=list(FAULTS),
                         help=f"comma-separated, from {', '.join(FAULTS)}")

@@ -1,7 +1,8 @@
 """Where a chaos run keeps its state: a local directory, a size-limited file system, a PostgreSQL server of the
-benchmark's own, or a local S3 server (moto) in a process of its own. Each is a context manager yielding a `Place`
-and leaves nothing behind. The servers are the benchmark's own (own port, own data directory), never the test
-suite's, so restarting or pausing them disturbs no one else.
+benchmark's own, a local S3 server (moto) in a process of its own, or a multi-node Ray cluster on this machine.
+Each is a context manager yielding a `Place` and leaves nothing behind. The servers and the cluster are the
+benchmark's own (own ports, own data directory, Ray's files under the caller's RAY_TMPDIR), never the test
+suite's, so restarting, pausing or shrinking them disturbs no one else.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.chaos.search import REPO
+from raytl.search.trial_driver import DRIVER_RESOURCE
+
+if TYPE_CHECKING:
+    from ray.cluster_utils import Cluster
 
 PG_PORT, PG_DATA = "54339", "/var/tmp/raytl-chaos-postgres"  # apart from scripts/test.sh's server (54329)
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -30,7 +36,8 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "A
 @dataclass
 class Place:
     """`storage`: the space's run parent (a path or a URI); `local`: where this machine sees the run's files
-    (for an object store, the mirror); `env`: what every raytl process needs; `pid`: a server the fault may hit."""
+    (for an object store, the mirror); `env`: what every raytl process needs; `pid`: a server the fault may hit;
+    `cluster`: the Ray cluster the search joins (a node is what the fault hits)."""
 
     storage: str
     local: Path
@@ -38,6 +45,7 @@ class Place:
     study_storage: str | None = None
     pid: int | None = None
     mount: Path | None = None
+    cluster: Cluster | None = None
 
 
 @contextlib.contextmanager
@@ -132,6 +140,31 @@ def object_store(work: Path) -> Iterator[Place]:
         log.close()
 
 
+WORKER_NODE_CPUS = 2
+
+
+@contextlib.contextmanager
+def cluster(work: Path) -> Iterator[Place]:
+    """`ray.cluster_utils.Cluster` as in tests/test_fault_tolerance.py: a head with 0 CPUs and the `trial_driver`
+    resource (trial drivers never land on a node that can go), two worker nodes with CPUs; the search joins it
+    through RAY_ADDRESS. Every node is this machine, so the run directory is declared a shared mount
+    (RAYTL_SHARED_FS), as one would declare NFS. Own GCS and dashboard ports, so no other Ray here is met."""
+    from ray.cluster_utils import Cluster
+
+    with _env({}, drop=("RAY_ADDRESS",)):
+        nodes = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 0, "resources": {DRIVER_RESOURCE: 1000}, "gcs_server_port": _free_port(),
+            "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": _free_port()})
+        try:
+            for _ in range(2):
+                nodes.add_node(num_cpus=WORKER_NODE_CPUS)
+            nodes.wait_for_nodes()
+            yield Place(str(work / "runs"), work / "runs",
+                        env={"RAY_ADDRESS": nodes.address, "RAYTL_SHARED_FS": str(work)}, cluster=nodes)
+        finally:
+            nodes.shutdown()
+
+
 def _boto_credentials() -> dict[str, str]:
     return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
@@ -146,8 +179,10 @@ def download(uri: str, into: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
+def _env(values: dict[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in [*values, *drop]}
+    for key in drop:
+        os.environ.pop(key, None)
     os.environ.update(values)
     try:
         yield

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.chaos import environments
 from bench.chaos.environments import Place
-from bench.chaos.search import Raytl, session_pids
+from bench.chaos.search import Raytl, session_pids, summaries
 
 
 @dataclass
@@ -134,6 +134,48 @@ def _pause_object_store(strike: Strike) -> None:
     strike.notes["paused_s"] = seconds
 
 
+def _cluster(work: Path, rng: random.Random, size: int) -> AbstractContextManager[Place]:
+    return environments.cluster(work)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _train_worker_nodes(strike: Strike) -> dict[str, list[int]]:
+    """Node id -> the `ray::RayTrainWorker` processes its raylet started, for the cluster's worker nodes only (a
+    worker process is the raylet's child; other Rays on this machine are never matched)."""
+    assert strike.place.cluster is not None
+    raylets = {node.all_processes["raylet"][0].process.pid: node.node_id
+               for node in strike.place.cluster.worker_nodes if node.all_processes.get("raylet")}
+    found: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+                node_id = raylets.get(_parent(int(entry.name)))
+                if node_id is not None:
+                    found.setdefault(node_id, []).append(int(entry.name))
+    return found
+
+
+def _remove_train_node(strike: Strike) -> None:
+    """The node hosting the trial's Train workers removed without warning (`remove_node(allow_graceful=False)`,
+    like a reclaimed spot instance), then a node like it added (the autoscaler's replacement)."""
+    cluster = strike.place.cluster
+    assert cluster is not None
+    node_id = strike.rng.choice(sorted(_train_worker_nodes(strike)))
+    strike.notes["trials"] = {trial_id: f"{s['status']} at step {s['step']}" for trial_id, s in
+                              summaries(strike.run).items()}  # what the node's workers were doing
+    (node,) = [node for node in cluster.worker_nodes if node.node_id == node_id]
+    started = time.monotonic()
+    cluster.remove_node(node, allow_graceful=False)
+    strike.notes["removed"] = node_id[:8]
+    strike.notes["remove_s"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    cluster.add_node(num_cpus=environments.WORKER_NODE_CPUS)
+    strike.notes["replacement_s"] = round(time.monotonic() - started, 1)
+
+
 FAULTS = {fault.name: fault for fault in [
     Fault("driver_kill", "`raytl search` SIGKILLed with its local Ray", _local, _anytime, _kill_driver),
     Fault("corrupt_file", "a phase or checkpoint file truncated or overwritten, then the driver killed", _local,
@@ -146,4 +188,6 @@ FAULTS = {fault.name: fault for fault in [
           _pause_object_store),
     Fault("disk_full", "the run's file system (tmpfs) too small for the run", _small_fs, _anytime,
           _wait_for_full_disk, heal=_grow_disk),
+    Fault("node_removed", "the worker node hosting the Train workers removed from a multi-node cluster", _cluster,
+          lambda strike: bool(_train_worker_nodes(strike)), _remove_train_node),
 ]}
