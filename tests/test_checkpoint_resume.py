@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import patch
 
 from raytl.pipeline.resume_point import LATEST, START, choose
 from raytl.training.checkpoint_files import intact, write_checksums
@@ -88,12 +89,34 @@ def test_resume_moves_aside_only_unregistered_incomplete_checkpoints(tmp_path: P
     shard = half / "state" / "mp_rank_00_model_states.pt"
     shard.write_bytes(shard.read_bytes()[:10])
     (trial / SNAPSHOT).write_text(json.dumps({"checkpoint_results": [{"checkpoint_dir_name": "checkpoint_4"}]}))
-    unreadable = tmp_path / "train" / "t2"
-    _checkpoint(unreadable, "checkpoint_1").joinpath("progress.json").write_text("{")
-    (unreadable / SNAPSHOT).write_text("")  # its record is unreadable: nothing of it is touched
 
     assert quarantine_unregistered(tmp_path / "train", 2) == [trial / ".corrupt-checkpoint_9"]
     assert registered.is_dir() and complete.is_dir() and not half.exists()
     assert (trial / ".corrupt-checkpoint_9" / "state").is_dir()  # moved aside, nothing deleted
-    assert (unreadable / "checkpoint_1").is_dir()
     assert quarantine_unregistered(tmp_path / "missing", 2) == []
+
+
+def test_a_registration_record_a_full_disk_emptied_goes_aside_and_the_trial_resumes_from_its_checkpoint(
+        tmp_path: Path) -> None:
+    """Found by bench chaos `disk_full`: Ray Train writes checkpoint_manager_snapshot.json in place; the full disk
+    left it empty, and on `raytl resume` Ray Train failed the trial on every retry (JSONDecodeError), ending it as
+    failed. Now the record goes aside with the half-written checkpoint, and the trial, which Ray Train then knows
+    no checkpoint of, resumes from its newest intact one."""
+    from raytl.pipeline.resume_point import SNAPSHOT, quarantine_unregistered, resume_point
+    from raytl.training.engine import Ranks
+
+    trial = tmp_path / "train" / "t2"
+    _checkpoint(trial, "checkpoint_4")
+    intact_latest = _checkpoint(trial, "checkpoint_8")
+    half = _checkpoint(trial, "checkpoint_9")
+    (half / "checksums-rank0.json").write_text("")
+    (trial / SNAPSHOT).write_text("")
+
+    moved = quarantine_unregistered(tmp_path / "train", 2)
+    assert moved == [trial / f".corrupt-{SNAPSHOT}", trial / ".corrupt-checkpoint_9"]
+    assert not (trial / SNAPSHOT).exists() and intact_latest.is_dir()
+    with patch("ray.train.get_checkpoint", return_value=None), patch.object(Ranks, "broadcast", lambda _, v: v):
+        assert resume_point(Ranks(0, 1), trial) is None, "one rank's checksums where two ranks wrote: not intact"
+        assert resume_point(Ranks(0, 2), trial) == intact_latest
+        assert resume_point(Ranks(0, 2), tmp_path / "train" / "new-trial") is None  # a new trial starts over
+        assert resume_point(Ranks(0, 2), None) is None  # a run on an object store: Ray Train's record only

@@ -116,3 +116,32 @@ def test_a_database_that_stays_away_still_ends_the_search(tmp_path: Path) -> Non
     _cut_connections(plain, times=1)
     with pytest.raises(optuna.exceptions.StorageInternalError):
         plain_study.ask()  # what Optuna's own storage does: the reason for ReconnectingStorage
+
+
+def test_resume_runs_a_trial_asked_after_tunes_last_save(tmp_path: Path) -> None:
+    """Found by bench chaos: the driver died seconds after the study handed out the second point (`none`), before
+    Tune saved; `raytl resume` restored a searcher that never knew it, the `none` point was never run and its
+    place went to another `mnli` sample. Now the orphan is closed as FAIL and its point asked again."""
+    from raytl.search.space import points_to_evaluate
+
+    space = parse_space(tiny_space(tmp_path, search={"num_trials": 3, "defaults_first": True}))
+    searcher = TransferSearch(space=search_function(space), metric="objective", mode="max",
+                              sampler=optuna.samplers.RandomSampler(seed=0), study_name="s",
+                              points_to_evaluate=points_to_evaluate(space),
+                              storage=rdb_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    first = searcher.suggest("a")
+    searcher.save(str(tmp_path / "searcher.pkl"))  # Tune's last save
+    lost = searcher.suggest("b")  # asked from the study, then the driver died
+    assert (first["intermediate"], lost["intermediate"]) == ("none", "mnli")
+
+    restored = TransferSearch()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.suggest("c") == lost
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [TrialState.RUNNING, TrialState.FAIL, TrialState.RUNNING]
+    assert study.trials[2].user_attrs["requeued_from"] == 1
+    again = TransferSearch()  # Tune never saved 'c' either: a second crash and resume puts the point back again
+    again.restore(str(tmp_path / "searcher.pkl"))
+    assert again.suggest("d") == lost
+    assert [t.state for t in optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+            ] == [TrialState.RUNNING, TrialState.FAIL, TrialState.FAIL, TrialState.RUNNING]

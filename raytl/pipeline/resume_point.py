@@ -24,11 +24,16 @@ LATEST, START = "latest", "start"
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered
 
 
-def resume_point(ranks: Ranks) -> Path | None:
-    """The checkpoint directory this rank resumes from, or None to start the trial from the beginning."""
+def resume_point(ranks: Ranks, own: Path | None) -> Path | None:
+    """The checkpoint directory this rank resumes from, or None to start the trial from the beginning. `own`: the
+    trial's Train directory (RUN_DIR/train/<trial id>) on a local or shared file system, where a trial Ray Train
+    registered no checkpoint for still finds its newest intact one (its record was moved aside, see
+    `quarantine_unregistered`)."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return None
+        choice = choose(None, own, ranks.world) if ranks.is_main and own is not None and own.is_dir() else START
+        choice = ranks.broadcast(choice)
+        return None if choice == START else Path(choice)
     directory = Path(checkpoint.to_directory())
     choice = None
     if ranks.is_main:
@@ -43,7 +48,7 @@ def resume_point(ranks: Ranks) -> Path | None:
     return None if choice == START else Path(choice)
 
 
-def choose(latest: Path, siblings: Path | None, world: int) -> str:
+def choose(latest: Path | None, siblings: Path | None, world: int) -> str:
     """LATEST when `latest` is intact, else the newest intact other `checkpoint_*` in `siblings` (its path), else
     START.
 
@@ -56,12 +61,12 @@ def choose(latest: Path, siblings: Path | None, world: int) -> str:
     >>> _ = (root / "checkpoint_2" / "w.pt").write_bytes(b"wei"); choose(root / "checkpoint_2", root, 1)[-12:]
     'checkpoint_1'
     """
-    if intact(latest, world):
+    if latest is not None and intact(latest, world):
         return LATEST
     # an earlier one counts only with its checksums: a directory left half-uploaded may lack them
     if siblings is not None:
         for candidate in sorted(siblings.glob("checkpoint_*"), reverse=True):
-            if candidate.is_dir() and candidate.name != latest.name and intact(candidate, world, required=True):
+            if candidate.is_dir() and candidate != latest and intact(candidate, world, required=True):
                 return str(candidate)
     return START
 
@@ -69,16 +74,22 @@ def choose(latest: Path, siblings: Path | None, world: int) -> str:
 def quarantine_unregistered(train: Path, world: int) -> list[Path]:
     """Move aside (as `.corrupt-NAME`) every checkpoint directory under `train` (RUN_DIR/train, local or shared)
     that Ray Train never registered and whose files do not all match their checksums: what a crash or a full disk
-    left half-uploaded. Never read by a resume, but a run must hold no half-written file. A trial whose
-    registration record (`checkpoint_manager_snapshot.json`) cannot be read is left alone. Returns what moved.
+    left half-uploaded. Never read by a resume, but a run must hold no half-written file. A registration record
+    (`checkpoint_manager_snapshot.json`) that cannot be read goes aside too: Ray Train writes it in place, a full
+    disk left it empty, and Ray Train then failed the trial on every retry (found by bench chaos); without it the
+    trial resumes from its newest intact checkpoint (`resume_point`). Returns what moved.
     Call it only while no trial of the run is live (`raytl resume`, before Tune starts)."""
     moved = []
     for trial in sorted(p for p in train.glob("*") if p.is_dir()) if train.is_dir() else []:
+        snapshot = trial / SNAPSHOT
         try:
-            snapshot = json.loads((trial / SNAPSHOT).read_text())
-            registered = {r["checkpoint_dir_name"] for r in snapshot["checkpoint_results"]}
+            registered = {r["checkpoint_dir_name"] for r in json.loads(snapshot.read_text())["checkpoint_results"]}
+        except FileNotFoundError:
+            registered = set()
         except (OSError, ValueError, KeyError, TypeError):
-            continue
+            os.replace(snapshot, snapshot.with_name(f".corrupt-{SNAPSHOT}"))
+            moved.append(snapshot.with_name(f".corrupt-{SNAPSHOT}"))
+            registered = set()
         for checkpoint in sorted(p for p in trial.glob("checkpoint_*") if p.is_dir()):
             if checkpoint.name not in registered and not intact(checkpoint, world, required=True):
                 target = checkpoint.with_name(f".corrupt-{checkpoint.name}")

@@ -40,7 +40,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         until_fraction=config.get("until_fraction"),
     )
     torch.set_num_threads(max(1, int(trial.space.resources.cpus_per_worker)))
-    record = TrialRecord(trial, send=_send_to_tune, checkpoint=resume_point(trial.ranks))
+    own = None if trial.run.remote else trial.run.train / trial.trial_id
+    record = TrialRecord(trial, send=_send_to_tune, checkpoint=resume_point(trial.ranks, own))
     try:
         run_trial(trial, record)
     except Diverged as exc:

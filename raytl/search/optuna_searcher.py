@@ -44,6 +44,19 @@ class TransferSearch(OptunaSearch):
             return True
         return False
 
+    def restore(self, checkpoint_path: str) -> None:
+        """Tune's saved searcher, then the trials it never heard of put back: a trial asked from the study in the
+        seconds between Tune's last save and a crash is RUNNING in the durable study but unknown to the restored
+        Tune, so `raytl resume` would never run it and its point (`points_to_evaluate`) was lost for good, the
+        budget going to a fresh sample instead (found by bench chaos). Each such trial is closed as FAIL and its
+        parameters queued again, so the next trial Tune asks for is that one."""
+        super().restore(checkpoint_path)
+        known = {trial._trial_id for trial in self._ot_trials.values()}
+        for orphan in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if orphan._trial_id not in known:
+                self._ot_study.enqueue_trial(orphan.params, user_attrs={"requeued_from": orphan.number})
+                self._ot_study.tell(orphan.number, state=TrialState.FAIL)
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if self._told(trial_id):
             return

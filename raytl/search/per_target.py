@@ -20,12 +20,13 @@ from raytl.config import SearchSpace
 from raytl.pipeline.run_dir import RunDir
 from raytl.search.first_pass import finalist_space
 from raytl.search.halving_rounds import first_pass
-from raytl.search.target_study import prepare
+from raytl.search.target_study import prepare, target_run
 from raytl.search.tuner import (
     METRIC,
     build_tuner,
     restore_tuner,
     results_table,
+    set_aside_half_written,
     start_ray,
     study_storage,
 )
@@ -39,6 +40,8 @@ def run_per_target(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     start_ray(space)
     storage = study_storage(space, run)
     tables: list[pd.DataFrame] = []
+    for target in space.targets:  # a resume: each target's study keeps its own Train directory
+        set_aside_half_written(space, target_run(run, target))
     finalists = first_pass(space, run, tables) if space.search.first_pass == "halving" else {}
     for target in space.targets:
         sub, sub_run = prepare(space, run, target)

@@ -148,11 +148,17 @@ def run_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
     """Continue a search whose driver died: finished trials are kept, unfinished ones resume from their last
     checkpoint, errored ones are retried."""
-    if not run.remote:  # a crash or a full disk may have left checkpoint directories half-uploaded
-        for moved in quarantine_unregistered(run.train, space.resources.num_workers):
-            print(f"raytl: moved aside a checkpoint never registered and incomplete: {moved}")
+    set_aside_half_written(space, run)
     start_ray(space)
     return results_table(restore_tuner(space, run).fit(), space, run)
+
+
+def set_aside_half_written(space: SearchSpace, run: RunDir) -> None:
+    """Before a resume, while no trial is live: what a crash or a full disk left half-written in the run's Train
+    directory (checkpoints never registered, an unreadable registration record) goes aside, never read again."""
+    if not run.remote:
+        for moved in quarantine_unregistered(run.train, space.resources.num_workers):
+            print(f"raytl: moved aside, half-written and never registered: {moved}")
 
 
 def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
