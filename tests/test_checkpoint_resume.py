@@ -120,3 +120,30 @@ def test_a_registration_record_a_full_disk_emptied_goes_aside_and_the_trial_resu
         assert resume_point(Ranks(0, 2), trial) == intact_latest
         assert resume_point(Ranks(0, 2), tmp_path / "train" / "new-trial") is None  # a new trial starts over
         assert resume_point(Ranks(0, 2), None) is None  # a run on an object store: Ray Train's record only
+
+
+def test_a_finished_trial_restarted_reports_its_summary_instead_of_training(tmp_path: Path) -> None:
+    """Found by bench chaos `disk_full`: the disk filled as Tune saved a trial's end, and `raytl resume` trained
+    that finished trial again. A restarted trial whose summary says it finished every target reports the metrics it
+    reported then (`finished_metrics`); one that has not finished gets None and trains."""
+    from raytl.config import parse_space
+    from raytl.pipeline.context import TrialContext
+    from raytl.pipeline.phase_id import TrialParams
+    from raytl.pipeline.progress import TargetResult, TrialRecord, finished_metrics
+    from raytl.pipeline.run_dir import RunDir
+    from raytl.training.engine import Ranks
+    from tests.conftest import tiny_space
+
+    space = parse_space(tiny_space(tmp_path, targets=["xnli", "pawsx"]))
+    run = RunDir(tmp_path / "run")
+    sent: list[dict] = []
+    record = TrialRecord(TrialContext(space, TrialParams("tiny", "none", 0.0, 1e-3), Ranks(0, 1), run, "t0"),
+                         send=lambda metrics, checkpoint: sent.append(metrics), checkpoint=None)
+    record.finish_target("xnli", TargetResult(dev=61.5, step=8, score=58.0), steps=12)
+    record.report({})
+    assert finished_metrics(space, run.read_json(run.summary("t0"))) is None, "one target of two: it trains on"
+    record.finish_target("pawsx", TargetResult(dev=70.25, step=4, score=66.0), steps=12)
+    record.report({})
+    assert finished_metrics(space, run.read_json(run.summary("t0"))) == sent[-1]
+    assert sent[-1]["status"] == "completed" and sent[-1]["objective"] == (61.5 + 70.25) / 2
+    assert finished_metrics(space, None) is None

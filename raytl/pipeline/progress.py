@@ -191,6 +191,17 @@ def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
     return metrics
 
 
+def finished_metrics(space: SearchSpace, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The metrics a trial reported at its end, as its summary recorded them once every target was finished and
+    test-scored; None for a trial that has not finished. What a restarted trial reports instead of training again:
+    a trial that ended in the seconds before a crash (or a full disk) that kept Tune from recording it."""
+    if not summary or summary.get("status") != "completed" or set(summary["targets"]) != set(space.targets):
+        return None
+    targets = summary["targets"]
+    return {"step": summary["step"], "objective": summary["objective"], "status": "completed",
+            "targets_done": len(targets), **{f"dev:{target}": targets[target]["dev"] for target in space.targets}}
+
+
 def intermediate_group(space: SearchSpace, name: str) -> str:
     """The complexity group reports use: the task's, "mixture" for a mixture, "baseline" for none."""
     if name in space.mixtures:

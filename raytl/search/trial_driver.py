@@ -12,6 +12,7 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from raytl.config import SearchSpace
+from raytl.pipeline.progress import finished_metrics
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.trial import train_loop_per_worker
 
@@ -33,6 +34,10 @@ def drive_trial(config: dict[str, Any], space: SearchSpace, run: RunDir) -> None
     """One trial. The inner run is named by trial id (no timestamp), so a restarted trial finds its checkpoints;
     a first-pass rung's trial that `continues` an earlier one takes that trial's id, and so its checkpoints."""
     trial_id = config.get("continues") or tune.get_context().get_trial_id()
+    finished = finished_metrics(space, run.read_json(run.summary(trial_id)))
+    if finished is not None:  # it finished before a crash kept Tune from recording it: report it, train nothing
+        tune.report(finished)
+        return
     # Ray Train propagates this from the trial's driver to its controller; its 60 s default fails trials whose
     # workers wait for an autoscaled node, or that start on a loaded machine
     os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(space.resources.worker_startup_timeout_s)
