@@ -97,6 +97,7 @@ def test_quickstart_priors_see_the_planted_transfer(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
     raw = yaml.safe_load((ROOT / "search_spaces" / "quickstart.yaml").read_text())
     raw["storage"] = str(tmp_path / "runs")
+    raw["models"] = ["tiny"]  # the priors are measured on the smallest model (tiny4 would double the training)
     raw["intermediate"].update(max_steps=10, eval_every=10)
     space = parse_space(raw)
     run = RunDir.of(space.storage, space.name)
