@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
 
     raw = yaml.safe_load(Path(args.space).read_text())
     raw["storage"] = str(tmp / "runs")
-    raw["models"] = raw["models"][:1]  # the figure is per model: the space's first (the quickstart's tiny)
+    _first_model_only(raw)
     if args.target_steps:
         raw["target"].update(max_steps=args.target_steps, eval_every=args.target_steps)
     if args.train_size:
@@ -74,6 +74,16 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
           f"{statistics.median(rank_s):.2f} s / one target phase of {args.target}, {phase.max_steps} steps x batch "
           f"{phase.batch_size}, {statistics.median(target_s):.2f} s; tiny model, world 1; median of {args.repeats} "
           f"repeats, min {min(ratios):.4f})")
+
+
+def _first_model_only(raw: dict) -> None:
+    """The figure is per model: the space's first (the quickstart's tiny), its other models' settings dropped."""
+    model = raw["models"][0]
+    raw["models"] = [model]
+    search = raw.get("search", {})
+    search["points_to_evaluate"] = [p for p in search.get("points_to_evaluate", []) if p["model"] == model]
+    for phase in ("intermediate", "target"):
+        raw[phase]["lr_by_model"] = {m: r for m, r in raw[phase].get("lr_by_model", {}).items() if m == model}
 
 
 def _one_target_phase(space, run, target: str, repeat: int) -> float:  # (SearchSpace, RunDir, ...) -> seconds
