@@ -3,9 +3,8 @@
 Ray, DeepSpeed, Optuna, transformers, torch and Python warnings (through `logging.captureWarnings`) all write
 through `logging`. `route_library_logs` puts one filter on each library's loggers and on their console handlers,
 and on a console handler of the root logger that stands in for logging's last resort (what prints the records of
-loggers without a handler of their own, such as Python warnings'). The filter appends every record,
-once, to the run's log file (`RUN_DIR/search.log`) and lets only errors through to the console, or everything
-with `--verbose`.
+loggers without a handler of their own, such as Python warnings'). The filter appends every record, once, to the
+run's log file (`RUN_DIR/search.log`) and lets only errors through to the console, or everything with `--verbose`.
 
 Trial workers never print to this console: Ray starts with `log_to_driver=False` (`raytl.search.tuner`), so their
 output, DeepSpeed's and transformers' included, stays in Ray's session logs
