@@ -44,7 +44,7 @@ from raytl.tasks.formats import FORMATS
 from raytl.training.batching import collate
 from raytl.training.engine import Engine, deepspeed_config, free_port, model_construction, process_group
 from raytl.training.loop import fit
-from raytl.training.memory import GIB, TINY_VOCAB, MemoryEstimate, estimate_memory, step_flops
+from raytl.training.memory import GIB, MemoryEstimate, estimate_memory, step_flops
 from raytl.training.settings import DeepSpeedSettings, resolve_settings
 
 TASK = "xnli"
@@ -202,7 +202,7 @@ def measure(case: Case, args: argparse.Namespace, card: Card) -> dict[str, Any]:
     if card.cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    vocab = case.entry.vocab_size or TINY_VOCAB
+    vocab = case.entry.vocab_size
     rows = synthetic_rows([case.length] * case.settings.micro_batch, vocab, seed=0)
     batch = collate(rows, pad_id=1, keys=["labels"])
     stamps: list[float] = []
@@ -227,7 +227,7 @@ def measure(case: Case, args: argparse.Namespace, card: Card) -> dict[str, Any]:
 def _model(case: Case, config: dict[str, Any], card: Card) -> TaskModel:
     """The case's encoder (partitioned at birth under ZeRO-3; built on the GPU otherwise) and its head."""
     device = torch.device("cuda", torch.cuda.current_device()) if card.cuda else torch.device("cpu")
-    vocab = case.entry.vocab_size or TINY_VOCAB
+    vocab = case.entry.vocab_size
     with model_construction(config):
         if case.stage == 3:
             encoder = random_encoder(case.entry, vocab, seed=0)

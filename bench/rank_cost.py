@@ -6,11 +6,11 @@
 In one process (a gloo group of one, world 1, as `raytl rank --train-missing` runs): first, untimed, the space's
 intermediate phases are trained into a temporary run's phase store and the data cache is filled (`rank
 --train-missing`: a search trains those phases anyway, and tokenised data is cached for every trial). Then each
-repeat times, back to back, (a) the whole ranking of the space, both methods, every model x target x intermediate
-task, as `raytl rank SPACE.yaml` computes it (the base encoder's SEmb embeddings, every encoder's LogME forward
-passes and fits), and (b) the baseline: one target phase of one trial, `train_target` of `--target` on the base
-encoder (the space's target phase: its steps, dev evaluations and the final test scoring). The last line is the
-figure: rank / target phase, median of the per-repeat ratios.
+repeat times, back to back, (a) the whole ranking of the space's first model, both methods, every target x
+intermediate task, as `raytl rank SPACE.yaml` computes it (the base encoder's SEmb embeddings, every encoder's
+LogME forward passes and fits), and (b) the baseline: one target phase of one trial, `train_target` of
+`--target` on the base encoder (the space's target phase: its steps, dev evaluations and the final test
+scoring). The last line is the figure: rank / target phase, median of the per-repeat ratios.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
 
     raw = yaml.safe_load(Path(args.space).read_text())
     raw["storage"] = str(tmp / "runs")
+    _first_model_only(raw)
     if args.target_steps:
         raw["target"].update(max_steps=args.target_steps, eval_every=args.target_steps)
     if args.train_size:
@@ -73,6 +74,16 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
           f"{statistics.median(rank_s):.2f} s / one target phase of {args.target}, {phase.max_steps} steps x batch "
           f"{phase.batch_size}, {statistics.median(target_s):.2f} s; tiny model, world 1; median of {args.repeats} "
           f"repeats, min {min(ratios):.4f})")
+
+
+def _first_model_only(raw: dict) -> None:
+    """The figure is per model: the space's first (the quickstart's tiny), its other models' settings dropped."""
+    model = raw["models"][0]
+    raw["models"] = [model]
+    search = raw.get("search", {})
+    search["points_to_evaluate"] = [p for p in search.get("points_to_evaluate", []) if p["model"] == model]
+    for phase in ("intermediate", "target"):
+        raw[phase]["lr_by_model"] = {m: r for m, r in raw[phase].get("lr_by_model", {}).items() if m == model}
 
 
 def _one_target_phase(space, run, target: str, repeat: int) -> float:  # (SearchSpace, RunDir, ...) -> seconds

@@ -13,6 +13,8 @@ import yaml
 from raytl.errors import InputError, StorageFull, no_space, no_space_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+Verbose = Annotated[bool, typer.Option("--verbose", help="also print the libraries' messages (Ray, DeepSpeed, Optuna, "
+                                       "transformers, Python warnings); they always go to RUN_DIR/search.log")]
 
 
 @app.command()
@@ -20,6 +22,7 @@ def search(
     space_file: Annotated[Path, typer.Argument(help="search-space YAML, e.g. search_spaces/quickstart.yaml")],
     storage: Annotated[str | None, typer.Option(help="override the YAML's storage (path or s3://, gs://)")] = None,
     name: Annotated[str | None, typer.Option(help="override the YAML's name (the run directory's name)")] = None,
+    verbose: Verbose = False,
 ) -> None:
     """Run a search: `raytl search search_spaces/quickstart.yaml`."""
     from raytl.pipeline.run_dir import RunDir
@@ -32,18 +35,21 @@ def search(
                          f"{run.location}`, or choose another name")
     run.write_text(run.space, yaml.safe_dump(space.model_dump(mode="json"), sort_keys=False))
     typer.echo(describe(space))
+    _route_library_logs(run, verbose)
     from raytl.search.modes import start_search
 
     _print_results(start_search(space, run), run)
 
 
 @app.command()
-def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")]) -> None:
+def resume(run_dir: Annotated[str, typer.Argument(help="a run directory or URI, e.g. runs/quickstart")],
+           verbose: Verbose = False) -> None:
     """Continue a search after any failure (driver killed, head restarted): `raytl resume runs/quickstart`."""
     from raytl.search.plan import load_checked
 
     run = _run_dir(run_dir)
     space = load_checked(run.space)
+    _route_library_logs(run, verbose)
     from raytl.search.modes import continue_search, start_search
 
     began = run.tune.is_dir() or run.targets.is_dir()
@@ -58,6 +64,7 @@ def rerun(
     trial: Annotated[str, typer.Option(help="the trial whose configuration is re-run, e.g. 3f2a1_00004")],
     seeds: Annotated[str, typer.Option(help="seeds to report over, comma-separated, e.g. 0,1,2 (seeds the "
                                         "configuration already has are not run again)")],
+    verbose: Verbose = False,
 ) -> None:
     """Re-run a trial's configuration with more seeds, report mean and spread:
     `raytl rerun runs/quickstart --trial ID --seeds 0,1,2`."""
@@ -69,6 +76,7 @@ def rerun(
     except ValueError:
         raise InputError(f"--seeds {seeds}: allowed: integers separated by commas, e.g. 0,1,2") from None
     space = load_checked(run.space)
+    _route_library_logs(run, verbose)
     from raytl.search.rerun import rerun as rerun_seeds
 
     report = rerun_seeds(space, run, trial, seed_list)
@@ -262,6 +270,14 @@ def export(
     from raytl.pipeline.export import export_trial
 
     typer.echo(export_trial(_run_dir(run_dir), trial, out))
+
+
+def _route_library_logs(run, verbose: bool) -> None:
+    from raytl.search.console import route_library_logs
+
+    route_library_logs(run.log, verbose)
+    typer.echo(f"Library messages (Ray, DeepSpeed, Optuna, transformers, warnings): {run.log}"
+               + ("" if verbose else " (--verbose also prints them here)"))
 
 
 def _print_results(table, run) -> None:

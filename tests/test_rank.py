@@ -97,6 +97,10 @@ def test_quickstart_priors_see_the_planted_transfer(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
     raw = yaml.safe_load((ROOT / "search_spaces" / "quickstart.yaml").read_text())
     raw["storage"] = str(tmp_path / "runs")
+    raw["models"] = ["tiny"]  # the priors are measured on the smallest model (tiny4 would double the training)
+    raw["search"]["points_to_evaluate"] = [p for p in raw["search"]["points_to_evaluate"] if p["model"] == "tiny"]
+    for phase in ("intermediate", "target"):
+        raw[phase].pop("lr_by_model", None)
     raw["intermediate"].update(max_steps=10, eval_every=10)
     space = parse_space(raw)
     run = RunDir.of(space.storage, space.name)

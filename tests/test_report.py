@@ -371,3 +371,33 @@ def test_build_report_rejects_a_malformed_summary(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="t000/summary.json"):
         build_report(tmp_path)
     assert not (tmp_path / "report" / "report.md").exists()
+
+
+
+def test_tiny_summaries_from_before_params_were_counted_report_the_zoo_size(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Summaries of tiny models once said `model_params: 0`: on a log axis that was a log10(0) warning, "no positive
+    values" and, with two such sizes, a slope least squares could not fit. The zoo's count stands in."""
+    import warnings
+
+    from raytl.models.zoo import ZOO
+    from raytl.report.render import build_report
+
+    for model in ("tiny", "tiny4"):
+        monkeypatch.setitem(PARAMS, model, ZOO[model].params)  # plants the gains; the summaries then say 0
+    for n, (model, task, seed) in enumerate((m, t, s) for m in ("tiny", "tiny4") for t in ("none", "mnli", "sst2")
+                                            for s in (0, 1)):
+        write_summary(tmp_path, summary(f"t{n}", "completed", model, task, seed, 2e-5, list(LANGS))
+                      | {"model_params": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_report(tmp_path)
+    scaling = pd.read_csv(tmp_path / "report" / "scaling.csv").groupby("model")["model_params"].max()
+    assert scaling.to_dict() == {"tiny": ZOO["tiny"].params, "tiny4": ZOO["tiny4"].params}
+    slopes = gain_by_size(scaling_table(load_results(tmp_path)))["slope_per_decade"]
+    assert slopes.to_dict() == pytest.approx({t: SLOPE[t] for t in ("mnli", "sst2")})  # planted, on the zoo's sizes
+    data = summary("h1", "completed", "large", "none", 0, 2e-5, ["xnli"]) | {"model_params": 0}
+    data["config"]["model"] = "hub:/models/unknown"
+    write_summary(tmp_path / "hub", data)
+    with pytest.raises(InputError, match="model_params must be positive, got 0"):
+        load_results(tmp_path / "hub")

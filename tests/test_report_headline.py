@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from raytl.cli import app
+from raytl.report.answer import NO_WINNER, answer_table
 from raytl.report.headline import PUBLISHED_XLMR_LARGE, SELECTED, dev_selected, headline_table
 from raytl.report.languages import language_gains, language_matrix
 from raytl.report.results import load_results
@@ -213,6 +214,28 @@ def test_best_per_target_ranks_by_dev_gain(run: Path) -> None:
     assert xnli["best_dev_gain"] == pytest.approx(4.0) and xnli["best_gain"] == pytest.approx(1.0)
     assert xnli["margin"] == pytest.approx(-3.0)  # test disagrees with dev: reported, not acted on
     assert flag_text(xnli["margin_exceeds_spread"]) == "no"
+
+
+def _answer(run: Path) -> tuple[str, str, dict[str, str]]:
+    """Model large's row of the answer: best on average, its gain, and the per-target cells by target."""
+    df = load_results(run)
+    row = answer_table(transfer_table(df), scaling_table(df)).set_index("model").loc["large"]
+    cells = dict(cell.split(": ", 1) for cell in row["best per target"].split("; "))
+    return row["best on average"], row["average gain"], cells
+
+
+def test_answer_names_a_task_only_where_one_beats_the_baseline_on_dev(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    best, gain, targets = _answer(make_joint_run(tmp_path / "plain"))
+    mnli = sum(PLANT[t]["mnli"][1] - PLANT[t]["none"][1] for t in PLANT) / len(PLANT)  # its average test gain
+    assert best == "mnli" and gain.startswith(f"{mnli:+.2f} +- ")  # average dev gains: mnli +2.67, squad_v2 +2.33
+    assert targets["xnli"] == "mnli +1.00 (no)" and targets["xquad"] == "squad_v2 +3.00 (no)"
+    # `none` now leads xnli on dev by 8 points: every task's average dev gain is below 0, and on xnli none leads
+    monkeypatch.setitem(PLANT["xnli"], "none", (90.0, 77.0))
+    best, gain, targets = _answer(make_joint_run(tmp_path / "none_ahead"))
+    assert best == f"{NO_WINNER} (closest: mnli)" and gain.startswith(f"mnli {mnli:+.2f} +- ")
+    assert targets["xnli"] == f"{NO_WINNER} (closest: mnli +1.00)"  # its test gain is shown, it chose nothing
+    assert targets["pawsx"] == "mnli +0.50 (no)" and targets["xquad"] == "squad_v2 +3.00 (no)"
 
 
 def test_report_cli_on_a_per_target_run(tmp_path: Path) -> None:

@@ -110,10 +110,10 @@ def test_plan_prints_each_models_retrieval_layer(tmp_path: Path) -> None:
     models = ["tiny", "base", "large", "xl", "xxl"]
     space = parse_space(tiny_space(tmp_path, models=models, targets=["xnli", "tatoeba"]))
     lines = [line.strip() for line in describe(space).splitlines()]
-    assert "base: FacebookAI/xlm-roberta-base (0.28B parameters); retrieval: layer 7 of 12" in lines
-    assert "xxl: facebook/xlm-roberta-xxl (10.70B parameters); retrieval: layer 28 of 48" in lines
-    assert "tiny: built from config (tiny); retrieval: layer 1 of 2" in lines
-    assert "large: FacebookAI/xlm-roberta-large (0.56B parameters)" in [
+    assert "base: FacebookAI/xlm-roberta-base (277M parameters); retrieval: layer 7 of 12" in lines
+    assert "xxl: facebook/xlm-roberta-xxl (10.7B parameters); retrieval: layer 28 of 48" in lines
+    assert "tiny: built from config (0.164M parameters); retrieval: layer 1 of 2" in lines
+    assert "large: FacebookAI/xlm-roberta-large (559M parameters)" in [
         line.strip() for line in describe(parse_space(tiny_space(tmp_path, models=["large"]))).splitlines()]
     explicit = parse_space(tiny_space(tmp_path, models=["base", "large"], targets=["bucc2018"], retrieval={"layer": 9}))
     assert retrieval_layers(explicit, "s.yaml") == {"base": 9, "large": 9}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,12 +70,17 @@ def test_sigkill_then_resume_then_rerun_with_seeds(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):  # the driver's local Ray would otherwise keep the CPUs
             os.killpg(search.pid, signal.SIGKILL)
     killed_at = time.monotonic() - started
+    console = (tmp_path / "search.log").read_text()  # what `raytl search` printed
+    assert re.search(r"\] trial \w+ \(none, tiny\) xnli step \d+/12 objective ", console), console[-3000:]
     mtimes = {t: (run / "trials" / t / "summary.json").stat().st_mtime for t in finished_before}
 
     started = time.monotonic()
     resumed = subprocess.run([*RAYTL, "resume", str(run)], capture_output=True, text=True, timeout=900)
     resume_s = time.monotonic() - started
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    # the libraries' warnings (DeepSpeed's "[WARNING]" lines, Ray's "\tWARNING") went to the run's log, not the console
+    assert not re.search(r"\[WARNING\]|\tWARNING ", console + resumed.stdout + resumed.stderr)
+    assert (run / "search.log").stat().st_size > 0
     summaries = _summaries(run)
     assert len(summaries) == 3 and all(s["status"] == "completed" for s in summaries.values()), summaries
     for trial_id, mtime in mtimes.items():

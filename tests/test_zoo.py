@@ -48,6 +48,19 @@ def test_zoo_params_are_the_exact_encoder_sizes() -> None:
         assert count_params(config) == ZOO[name].params
 
 
+def test_tiny_params_are_the_built_encoders_sizes() -> None:
+    """What reports plot and plans price: the count of the encoder `build_encoder` makes, tokenizer included."""
+    from raytl.models.task_model import build_encoder
+    from raytl.models.tokenizer import load_tokenizer
+
+    for name in ("tiny", "tiny4"):
+        entry = ZOO[name]
+        tokenizer = load_tokenizer(entry)
+        encoder = build_encoder(entry, tokenizer, seed=0)
+        assert len(tokenizer) == entry.vocab_size
+        assert sum(p.numel() for p in encoder.parameters()) == entry.params > 0
+
+
 def test_hub_model_resolves_from_a_local_directory(tmp_path: Path) -> None:
     model = save_tiny_hub_model(tmp_path / "m")
     entry = resolve_model(f"hub:{tmp_path / 'm'}")

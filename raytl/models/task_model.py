@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedTokenizerBase, XLMRobe
 
 from raytl.errors import InputError
 from raytl.models.hub import encoder_kwargs
-from raytl.models.zoo import ModelEntry
+from raytl.models.zoo import BUILT_TYPE_VOCAB, XLMR_POSITIONS, ModelEntry
 from raytl.tasks.formats.base import Batch
 
 
@@ -58,7 +58,8 @@ def random_encoder(entry: ModelEntry, vocab_size: int, seed: int, pad_id: int = 
         num_hidden_layers=entry.layers,
         num_attention_heads=entry.heads,
         intermediate_size=entry.intermediate_size,
-        max_position_embeddings=514,
+        max_position_embeddings=XLMR_POSITIONS,
+        type_vocab_size=BUILT_TYPE_VOCAB,
         pad_token_id=pad_id,
         bos_token_id=bos_id,
         eos_token_id=eos_id,

@@ -7,11 +7,10 @@ from functools import lru_cache
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from raytl.models.zoo import ModelEntry
+from raytl.models.zoo import TINY_VOCAB_SIZE, ModelEntry
 from raytl.tasks.catalog import TASKS
 from raytl.tasks.generate import corpus
 
-TINY_VOCAB_SIZE = 1000
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's order: <s>=0, <pad>=1, </s>=2
 
 

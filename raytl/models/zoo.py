@@ -13,6 +13,9 @@ from functools import cache
 from raytl.config import HUB_PREFIX, split_hub_name
 
 ZERO3_FROM_PARAMS = 2_000_000_000  # hub models this big default to ZeRO-3 (XLM-R XL and XXL do)
+TINY_VOCAB_SIZE = 1000  # the tiny models' BPE vocabulary (raytl/models/tokenizer.py trains it to this size)
+XLMR_POSITIONS = 514  # XLM-R's max_position_embeddings: 512 tokens after the padding index's offset
+BUILT_TYPE_VOCAB = 2  # token types of encoders built from config (transformers' default; XLM-R checkpoints have 1)
 # jiant, the paper's toolkit, embeds BUCC and Tatoeba with hidden_states[14] of XLM-R Large's 24 layers
 JIANT_RETRIEVAL_LAYER, JIANT_DEPTH = 14, 24
 
@@ -51,11 +54,45 @@ class ModelEntry:
         return max(self.vocab_size * self.hidden_size, (self.hidden_size + 1) * self.intermediate_size)
 
 
+def xlmr_params(hidden: int, layers: int, intermediate: int, vocab: int, type_vocab: int = 1) -> int:
+    """Parameters of an XLM-R encoder without pooler: embeddings (words, positions, token types, LayerNorm), then
+    per layer the attention (Q, K, V, output, with biases), its LayerNorm, the FFN's two projections and their
+    LayerNorm.
+
+    >>> xlmr_params(1024, 24, 4096, 250_002) == ZOO["large"].params, xlmr_params(768, 12, 3072, 250_002)
+    (True, 277453056)
+    """
+    embeddings = (vocab + XLMR_POSITIONS + type_vocab) * hidden + 2 * hidden
+    attention = 4 * hidden * hidden + 4 * hidden + 2 * hidden
+    ffn = 2 * hidden * intermediate + intermediate + hidden + 2 * hidden
+    return embeddings + layers * (attention + ffn)
+
+
+def _built(name: str, hidden: int, layers: int, heads: int, intermediate: int) -> ModelEntry:
+    """A tiny encoder built from config (`raytl.models.task_model.random_encoder`) with the tiny vocabulary."""
+    params = xlmr_params(hidden, layers, intermediate, TINY_VOCAB_SIZE, BUILT_TYPE_VOCAB)
+    return ModelEntry(name, None, params, hidden, layers, heads, intermediate, TINY_VOCAB_SIZE, zero_stage=2,
+                      precision="fp32")
+
+
+def size_label(params: int) -> str:
+    """A parameter count as reports and plans print it, three significant digits.
+
+    >>> size_label(ZOO["tiny"].params), size_label(ZOO["tiny4"].params), size_label(ZOO["base"].params)
+    ('0.164M', '3.55M', '277M')
+    >>> size_label(ZOO["xxl"].params)
+    '10.7B'
+    """
+    if round(params, -6) < 1e9:  # 999.6M reads as 1B, not 1e+03M
+        return f"{params / 1e6:.3g}M"
+    return f"{params / 1e9:.3g}B"
+
+
 ZOO: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in [
-        ModelEntry("tiny", None, 0, 64, 2, 2, 128, 0, zero_stage=2, precision="fp32"),
-        ModelEntry("tiny4", None, 0, 256, 4, 4, 1024, 0, zero_stage=2, precision="fp32"),
+        _built("tiny", 64, 2, 2, 128),
+        _built("tiny4", 256, 4, 4, 1024),
         ModelEntry("base", "FacebookAI/xlm-roberta-base", 277_453_056, 768, 12, 12, 3072, 250_002, 2, "bf16"),
         ModelEntry("large", "FacebookAI/xlm-roberta-large", 558_840_832, 1024, 24, 16, 4096, 250_002, 2, "bf16"),
         ModelEntry("xl", "facebook/xlm-roberta-xl", 3_475_929_600, 2560, 36, 32, 10240, 250_880, 3, "bf16"),

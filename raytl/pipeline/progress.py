@@ -178,14 +178,17 @@ class TrialRecord:
 
 def trial_metrics(space: SearchSpace, progress: Progress) -> dict[str, Any]:
     """What Tune sees, and so the scheduler and the searcher: the objective (the mean dev selection score of the
-    targets evaluated so far), the step (the scheduler's time axis) and each target's dev score. Never a test
-    score: those go to the summary only."""
+    targets evaluated so far), the step (the scheduler's time axis: target-phase steps summed over the targets),
+    the current target and its own step (what the console's progress line shows) and each target's dev score.
+    Never a test score: those go to the summary only."""
     results = progress.results()
     metrics: dict[str, Any] = {
         "step": progress.steps_before + (0 if progress.target in progress.completed else progress.step),
         "objective": sum(r.dev for r in results.values()) / len(results) if results else math.nan,
         "status": "completed" if len(progress.completed) == len(space.targets) else "running",
         "targets_done": len(progress.completed),
+        "target": progress.target,
+        "target_step": progress.step,
     }
     metrics.update({f"dev:{target}": result.dev for target, result in results.items()})
     return metrics

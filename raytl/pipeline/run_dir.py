@@ -5,6 +5,8 @@
     RUN_DIR/train/<trial_id>/                  each trial's Ray Train run (its checkpoints)
     RUN_DIR/phases/<phase_id>/                 published intermediate encoders (see `store.py`)
     RUN_DIR/optuna.db                          the Optuna study (SQLite, when no other storage is given)
+    RUN_DIR/search.log                         the libraries' log of `raytl search`/`resume`/`rerun` (Ray,
+                                               DeepSpeed, Optuna, transformers, Python warnings; the mirror only)
     RUN_DIR/trials/<trial_id>/summary.json     per-trial results, rewritten at every evaluation
     RUN_DIR/trials/<trial_id>/predictions/TASK/test-LANG.tsv   XTREME submission layout
     RUN_DIR/targets/<target>/                  a `search.mode: per_target` run: one such run directory per target
@@ -113,6 +115,10 @@ class RunDir:
     @property
     def optuna_db(self) -> Path:
         return self.root / "optuna.db"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "search.log"
 
     def trial(self, trial_id: str) -> Path:
         return self.root / "trials" / trial_id

@@ -115,6 +115,17 @@ def format_value(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def plus_minus(mean: float, std: float) -> str:
+    """A signed mean with its std over seeds, the std left out when unknown (one seed).
+
+    >>> plus_minus(1.5, 0.25), plus_minus(-2.0, float("nan")), plus_minus(float("nan"), 1.0)
+    ('+1.50 +- 0.25', '-2.00', 'n/a')
+    """
+    if pd.isna(mean):
+        return MISSING
+    return f"{mean:+.2f}" + ("" if pd.isna(std) else f" +- {std:.2f}")
+
+
 def _cells(frame: pd.DataFrame, index: bool, digits: int) -> tuple[list[str], list[list[str]]]:
     header = ([str(frame.index.name or "")] if index else []) + [str(c) for c in frame.columns]
     rows = []

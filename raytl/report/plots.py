@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from raytl.models.zoo import size_label
+
 
 def heatmap(matrix: pd.DataFrame, path: str | Path, title: str, label: str) -> Path:
     """Draw a diverging heatmap (0 = white) of `matrix` with each cell's value written in it; return `path`.
@@ -114,7 +116,7 @@ def _size_axis(ax: Axes, table: pd.DataFrame) -> None:
     sizes = table.groupby("model")["model_params"].max().sort_values()
     ax.set_xscale("log")
     ax.minorticks_off()
-    ax.set_xticks(sizes.to_list(), [f"{m}\n{p / 1e9:.2g}B" for m, p in sizes.items()])
+    ax.set_xticks(sizes.to_list(), [f"{m}\n{size_label(p)}" for m, p in sizes.items()])
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from raytl.errors import InputError
+from raytl.report.answer import answer_table
 from raytl.report.complexity import complexity_rows, fit_interaction, level_table, plot_complexity
-from raytl.report.document import Document, format_value
+from raytl.report.document import Document, plus_minus
 from raytl.report.headline import (
     HEADLINE_RULE,
     XTREME_ORDER,
@@ -21,7 +22,6 @@ from raytl.report.headline import (
 from raytl.report.languages import language_gains, language_matrix, plot_languages
 from raytl.report.priors import CROSS_TEXT, PRIOR_FILE, PRIOR_TEXT, prior_report
 from raytl.report.results import (
-    BASELINE,
     JOINT,
     STATUSES,
     load_results,
@@ -150,27 +150,13 @@ def _answer_section(doc: Document, transfer: pd.DataFrame, scaling: pd.DataFrame
     doc.heading("Answer so far")
     doc.text("Per model: the intermediate task with the largest dev gain averaged over the run's targets, and "
              "the best task on dev for each target; values shown are TEST gains (and whether the test margin "
-             "over the dev runner-up exceeds the seed spread).")
-    best = best_per_target(transfer)
-    rows = []
-    for model in dict.fromkeys([*scaling["model"], *best["model"]]):
-        tasks = scaling[(scaling["model"] == model) & (scaling["intermediate"] != BASELINE)]
-        tasks = tasks[tasks["dev_gain_mean"].notna()]
-        top = tasks.loc[tasks["dev_gain_mean"].idxmax()] if not tasks.empty else None
-        per_target = best[best["model"] == model]
-        if top is None and per_target.empty:
-            continue
-        rows.append({
-            "model": model, "best on average": None if top is None else top["intermediate"],
-            "average gain": None if top is None else _plus_minus(top["gain_mean"], top["gain_std"]),
-            "best per target": "; ".join(
-                f"{r.target}: {r.best} {r.best_gain:+.2f} ({flag_text(r.margin_exceeds_spread)})"
-                for r in per_target.itertuples()),
-        })
-    if rows:
-        doc.table(pd.DataFrame(rows), index=False)
-    else:
+             "over the dev runner-up exceeds the seed spread). Where no task's dev gain is above 0, the answer "
+             "is `none`: no intermediate task beats the baseline (the closest task is named).")
+    answer = answer_table(transfer, scaling)
+    if answer.empty:
         doc.text("No gains yet: a model needs a completed `none` baseline and a completed intermediate task.")
+    else:
+        doc.table(answer, index=False)
 
 
 def _transfer_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out: Path, protocol: str) -> None:
@@ -189,7 +175,7 @@ def _transfer_section(doc: Document, df: pd.DataFrame, table: pd.DataFrame, out:
     doc.heading("Transfer matrices (gain over no intermediate task, mean +- std over seeds)")
     for model in [m for m in model_order(df) if m in set(table["model"])]:
         means, stds = transfer_matrix(table, model), transfer_matrix(table, model, "gain_std")
-        cells = pd.DataFrame({c: [_plus_minus(m, s) for m, s in zip(means[c], stds[c], strict=True)]
+        cells = pd.DataFrame({c: [plus_minus(m, s) for m, s in zip(means[c], stds[c], strict=True)]
                               for c in means.columns}, index=means.index)
         doc.text(f"XLM-R **{model}**")
         doc.table(cells)
@@ -289,7 +275,3 @@ def _config_section(doc: Document, run_dir: Path) -> None:
         doc.text(f"{space} not found.")
 
 
-def _plus_minus(mean: float, std: float) -> str:
-    if pd.isna(mean):
-        return format_value(None)
-    return f"{mean:+.2f}" + ("" if pd.isna(std) else f" +- {std:.2f}")

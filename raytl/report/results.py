@@ -8,7 +8,9 @@ Malformed input policy: the search writes every summary.json atomically (write, 
 cannot be parsed or breaks the contract is really broken, never "caught mid-write". Skipping it would silently
 drop a trial and could change which intermediate task wins, so `load_results` raises `InputError` naming the
 file. A trial directory that has no summary.json yet (the trial has just started) is skipped: that is normal
-while a run is live.
+while a run is live. Sizes: `model_params` 0 comes from summaries written before the tiny models (built from
+config) were counted; the zoo's count of the same shape stands in. Any other size must be positive (sizes are
+plotted and fitted on a log scale).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from raytl.errors import InputError
+from raytl.models.zoo import ZOO
 
 STATUSES = ("running", "completed", "stopped", "diverged", "failed")
 BASELINE = "none"
@@ -148,6 +151,8 @@ def _validate(summary: Any, path: Path) -> None:
         raise InputError(f"{path}: config must hold {', '.join(_CONFIG_KEYS)}")
     for key in ("model_params", "step"):
         _number(summary[key], path, key)
+    if _params(summary) <= 0:
+        raise InputError(f"{path}: model_params must be positive, got {summary['model_params']!r}")
     _number(summary["objective"], path, "objective", nullable=True)
     if not isinstance(summary["targets"], dict):
         raise InputError(f"{path}: targets must be an object keyed by target name")
@@ -182,7 +187,7 @@ def _flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
         "selection": summary.get("selection"),
         "status": summary["status"],
         **{key: config[key] for key in _CONFIG_KEYS},
-        "model_params": summary["model_params"],
+        "model_params": _params(summary),
         "intermediate_group": summary["intermediate_group"],
         "step": summary["step"],
         "objective": _float(summary["objective"]),
@@ -194,6 +199,12 @@ def _flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
             for metric, value in metrics.items():
                 row[f"{target}:{lang}:{metric}"] = float(value)
     return row
+
+
+def _params(summary: Mapping[str, Any]) -> int | float:
+    """The trial's encoder size; the zoo's count for a tiny model whose summary predates counting it (0)."""
+    model = summary["config"]["model"]
+    return ZOO[model].params if summary["model_params"] == 0 and model in ZOO else summary["model_params"]
 
 
 def _float(value: float | None) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
 from raytl.errors import InputError
-from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer
+from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer, size_label
 from raytl.pipeline.storage import check_writable
 from raytl.search.compute_plan import describe_cost
 from raytl.search.counts import describe_trials
@@ -145,7 +145,7 @@ def _lrs(space: SearchSpace, phase: PhaseConfig) -> str:
 
 def _model_lines(space: SearchSpace) -> list[str]:
     layers = retrieval_layers(space, "plan")
-    return [f"    {name}: {_source(entry)} ({_params(entry.params)})"
+    return [f"    {name}: {_source(entry)} ({size_label(entry.params)} parameters)"
             + (f"; retrieval: layer {layers[name]} of {entry.layers}" if name in layers else "")
             for name, entry in entries(space).items()]
 
@@ -177,10 +177,6 @@ def _equalise_lines(space: SearchSpace) -> list[str]:
 
 def _length(phase) -> str:
     return f"{phase.max_steps} steps" if phase.max_steps else f"{phase.epochs:g} epochs"
-
-
-def _params(count: int) -> str:
-    return "tiny" if count == 0 else f"{count / 1e9:.2f}B parameters"
 
 
 def _first_pass_lines(space: SearchSpace) -> list[str]:

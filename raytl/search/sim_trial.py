@@ -1,5 +1,5 @@
 """The Tune trial function of `raytl simulate`: reads a transfer table instead of training, and reports exactly
-what a real trial reports (`objective`, `step`, `status`, `targets_done`, `score:TARGET`; see
+what a real trial reports (`objective`, `step`, `status`, `targets_done`, `target`, `target_step`, `dev:TARGET`; see
 `raytl.pipeline.progress.trial_metrics`) at every evaluation of every target phase.
 
 Light to import (Ray Tune and the table only, no torch): many simulated trials run at once, each in a Tune actor.
@@ -66,7 +66,7 @@ def simulated_trial(config: dict[str, Any], plan: TrialPlan, table: TransferTabl
             scores[target.name] = max(cell.at(final, step, target.steps, rng), scores.get(target.name, -math.inf))
             if start and steps_before + step <= start:
                 continue
-            send(report(plan, scores, steps_before + step, done + (step == target.steps)))
+            send(report(plan, scores, steps_before + step, done + (step == target.steps), target.name, step))
             if until is not None and steps_before + step >= until:
                 return
         steps_before += target.steps
@@ -81,12 +81,15 @@ def lr_offsets(config: dict[str, Any], plan: TrialPlan, target: TargetPlan) -> l
     return offsets
 
 
-def report(plan: TrialPlan, scores: dict[str, float], step: int, targets_done: int) -> dict[str, Any]:
+def report(plan: TrialPlan, scores: dict[str, float], step: int, targets_done: int, target: str,
+           target_step: int) -> dict[str, Any]:
     """The metrics of one evaluation, keyed like a real trial's."""
     return {
         "step": step,
         "objective": sum(scores.values()) / len(scores),
         "status": "completed" if targets_done == len(plan.targets) else "running",
         "targets_done": targets_done,
+        "target": target,
+        "target_step": target_step,
         **{f"dev:{name}": score for name, score in scores.items()},
     }

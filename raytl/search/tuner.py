@@ -37,7 +37,9 @@ def start_ray(space: SearchSpace) -> None:
         nodes = sum(node["Alive"] for node in ray.nodes())
         check_multinode(space.storage, nodes, file="the search space", key_path="storage")
     else:
-        ray.init(resources={DRIVER_RESOURCE: 1000}, dashboard_host="127.0.0.1", log_to_driver=False)
+        context = ray.init(resources={DRIVER_RESOURCE: 1000}, dashboard_host="127.0.0.1", log_to_driver=False)
+        if context.dashboard_url:  # Ray's own line saying so goes to the run's log (raytl.search.console)
+            print(f"Ray: started a local instance, dashboard at http://{context.dashboard_url}", flush=True)
 
 
 def scheduler(space: SearchSpace) -> tune.schedulers.TrialScheduler:

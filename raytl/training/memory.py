@@ -26,7 +26,6 @@ from raytl.training.settings import DeepSpeedSettings
 
 GIB = 2**30
 RESERVE_BYTES = 2 * GIB
-TINY_VOCAB = 1000  # tiny entries get their vocabulary from a tokenizer trained offline (raytl/models/tokenizer.py)
 
 
 def zero2_model_states(params: int, gpus: int, offload: bool, buffer_factor: float = 1.5) -> tuple[int, int]:
@@ -50,23 +49,9 @@ def zero3_model_states(
     return int(largest_layer * 4 * gpus_per_node * buffer_factor), largest + int(18 * params / gpus)
 
 
-def encoder_params(entry: ModelEntry) -> int:
-    """The entry's parameter count; for tiny entries (built from config) the XLM-R formula with the tiny vocabulary.
-
-    >>> from raytl.models.zoo import ZOO
-    >>> encoder_params(ZOO["tiny"]), encoder_params(ZOO["large"])
-    (164032, 558840832)
-    """
-    if entry.params:
-        return entry.params
-    h, i = entry.hidden_size, entry.intermediate_size
-    embeddings = (TINY_VOCAB + 514 + 1) * h + 2 * h
-    return embeddings + entry.layers * (4 * h * h + 4 * h + 2 * h * i + i + 5 * h)
-
-
 def model_states_bytes(entry: ModelEntry, settings: DeepSpeedSettings) -> int:
     """GPU bytes of weights, gradients and optimizer states per GPU (see the module docstring)."""
-    params, gpus = encoder_params(entry), settings.world
+    params, gpus = entry.params, settings.world
     offload = settings.offload in ("cpu", "nvme")
     if settings.precision == "fp32":
         if settings.zero_stage == 3:
@@ -123,7 +108,7 @@ def estimate_memory(
     return MemoryEstimate(
         model_states=model_states_bytes(entry, settings),
         activations=activation_bytes(entry, settings.micro_batch * rows_per_example, tokens, settings.precision),
-        buffers=element * sum(min(v, encoder_params(entry)) for k, v in settings.buckets().items()
+        buffers=element * sum(min(v, entry.params) for k, v in settings.buckets().items()
                               if k.endswith("bucket_size")),
     )
 
