@@ -15,6 +15,7 @@ from raytl.pipeline.progress import mark_status
 from raytl.pipeline.resume_point import quarantine_unregistered
 from raytl.pipeline.run_dir import RunDir
 from raytl.pipeline.storage import check_multinode
+from raytl.search import tune_state
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
 from raytl.search.progress import ProgressPrinter
@@ -157,10 +158,13 @@ def resume_joint_study(space: SearchSpace, run: RunDir) -> pd.DataFrame:
 
 def set_aside_half_written(space: SearchSpace, run: RunDir) -> None:
     """Before a resume, while no trial is live: what a crash or a full disk left half-written in the run's Train
-    directory (checkpoints never registered, an unreadable registration record) goes aside, never read again."""
+    directory (checkpoints never registered, an unreadable registration record) goes aside, never read again, and
+    a damaged Tune state file is replaced by its intact copy (`tune_state`)."""
     if not run.remote:
         for moved in quarantine_unregistered(run.train, space.resources.num_workers):
             print(f"raytl: moved aside, half-written and never registered: {moved}")
+        for replaced in tune_state.repair(run.tune) if run.tune.is_dir() else []:
+            print(f"raytl: Tune's state file was damaged; put back its intact copy from Ray's session: {replaced}")
 
 
 def restore_tuner(space: SearchSpace, run: RunDir) -> tune.Tuner:
