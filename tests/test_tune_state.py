@@ -18,7 +18,7 @@ SESSION = "2026-12-06_10-25-25"
 def _state(directory: Path, trials: list[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"experiment_state-{SESSION}.json").write_text(json.dumps({"trial_data": trials}))
-    (directory / f"search_gen_state-{SESSION}.json").write_text(json.dumps({"counter": len(trials)}))
+    (directory / f"search_gen_state-{SESSION}.json").write_bytes(pickle.dumps({"counter": len(trials)}))  # as Tune
     (directory / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"trials": trials}))
 
 
@@ -29,7 +29,7 @@ def test_a_truncated_experiment_state_is_put_back_from_rays_session_copy(tmp_pat
     _state(staging, ["a", "b"])  # the save whose copy into the run directory the full disk cut short
     state = tune_dir / f"experiment_state-{SESSION}.json"
     state.write_text(state.read_text()[:10])
-    assert tune_state.damaged(tune_dir) == [state]
+    assert tune_state.damaged(tune_dir) == [state], "Tune's generator state is a pickle named .json: readable"
 
     replaced = tune_state.repair(tune_dir, ray_tmp)
     assert sorted(p.name for p in replaced) == sorted(p.name for p in staging.iterdir())
