@@ -89,8 +89,8 @@ def test_resources_mfu_and_peak_price_the_same_flops(tmp_path: Path) -> None:
 def test_bad_mfu_is_one_line_exit_2(tmp_path: Path) -> None:
     text = (REPO / "search_spaces/quickstart.yaml").read_text()
     bad = tmp_path / "space.yaml"
-    bad.write_text(text.replace("resources: {num_workers: 2, cpus_per_worker: 1}",
-                                "resources: {num_workers: 2, cpus_per_worker: 1, mfu: 1.5}"))
+    assert "resources: {" in text
+    bad.write_text(text.replace("resources: {", "resources: {mfu: 1.5, ", 1))
     done = subprocess.run([sys.executable, "-m", "raytl", "plan", str(bad)], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert done.returncode == 2

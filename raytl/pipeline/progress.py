@@ -159,6 +159,8 @@ class TrialRecord:
             "intermediate_group": intermediate_group(trial.space, trial.params.intermediate),
             "selection": trial.space.selection,
             "step": metrics["step"],
+            "target": metrics["target"],
+            "target_step": metrics["target_step"],
             "objective": metrics["objective"],
             "targets": {
                 target: {"dev": r.dev, "selected_step": r.step, "dev_languages": r.dev_languages,
@@ -202,7 +204,9 @@ def finished_metrics(space: SearchSpace, summary: dict[str, Any] | None) -> dict
         return None
     targets = summary["targets"]
     return {"step": summary["step"], "objective": summary["objective"], "status": "completed",
-            "targets_done": len(targets), **{f"dev:{target}": targets[target]["dev"] for target in space.targets}}
+            "targets_done": len(targets), "target": summary.get("target", space.targets[-1]),
+            "target_step": summary.get("target_step", 0),
+            **{f"dev:{target}": targets[target]["dev"] for target in space.targets}}
 
 
 def intermediate_group(space: SearchSpace, name: str) -> str:
