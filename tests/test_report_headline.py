@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import random
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from raytl.report.scaling import best_model, scaling_table
 from raytl.report.selection import select_trials
 from raytl.report.transfer import best_per_target, flag_text, transfer_table
 from raytl.report.xtreme_tables import configurations, published_comparison
+from tests.conftest import scramble_tests
 
 PARAMS = {"base": 270_000_000, "large": 560_000_000}
 GROUPS = {"none": "baseline", "mnli": "simple NLI", "squad_v2": "QA", "sst2": "single sentence"}
@@ -101,18 +101,6 @@ def make_joint_run(root: Path) -> Path:
         write(root / "trials", summary(f"j{n:03d}", model, task, seed, lr, list(LANGS)))
     (root / "space.yaml").write_text("search: {mode: joint}\n", encoding="utf-8")
     return root
-
-
-def scramble_tests(root: Path, seed: int = 7) -> None:
-    """Replace every test value (task scores, per-language metrics) with noise; dev untouched."""
-    rng = random.Random(seed)
-    for path in sorted(root.glob("**/summary.json")):
-        data = json.loads(path.read_text())
-        for result in data["targets"].values():
-            result["score"] = rng.uniform(0, 100)
-            result["languages"] = {lang: {m: rng.uniform(0, 100) for m in metrics}
-                                   for lang, metrics in result["languages"].items()}
-        path.write_text(json.dumps(data))
 
 
 @pytest.fixture(scope="module", params=["per_target", "joint"])

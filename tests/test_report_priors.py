@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from raytl.cli import app
 from raytl.errors import InputError
 from raytl.report.priors import measured_gains, prior_report, prior_table, read_prior, regret_at_k, spearman
 from raytl.report.results import load_results
+from tests.conftest import scramble_tests
 
 PARAMS = {"base": 270_000_000, "large": 560_000_000}
 TARGETS = ("xnli", "pawsx")
@@ -162,14 +162,7 @@ def test_cross_size_rank_correlation(run: Path) -> None:
 def test_scrambled_test_scores_change_nothing(run: Path, tmp_path: Path) -> None:
     scrambled = tmp_path / "scrambled"
     shutil.copytree(run, scrambled, ignore=shutil.ignore_patterns("report"))
-    rng = random.Random(3)
-    for path in scrambled.glob("**/summary.json"):
-        data = json.loads(path.read_text())
-        for result in data["targets"].values():
-            result["score"] = rng.uniform(0, 100)
-            result["languages"] = {lang: {m: rng.uniform(0, 100) for m in metrics}
-                                   for lang, metrics in result["languages"].items()}
-        path.write_text(json.dumps(data))
+    scramble_tests(scrambled, seed=3)
     a, b = load_results(run), load_results(scrambled)
     assert not a["score:xnli"].equals(b["score:xnli"])
     for left, right in zip(prior_report(run, a), prior_report(scrambled, b), strict=True):

@@ -54,19 +54,23 @@ def test_a_trial_failing_on_a_full_disk_stops_the_search(tmp_path: Path) -> None
             hook(0, [], SimpleNamespace(trial_id="b", error_file=str(full)))
 
 
-def test_the_cli_says_disk_full_in_one_line_with_exit_2() -> None:
-    code = ("import sqlite3, optuna, raytl.cli as cli\n"
-            "def full(*a, **k):\n"
-            "    try:\n"
-            "        raise sqlite3.OperationalError('database or disk is full')\n"
-            "    except sqlite3.OperationalError as exc:\n"
-            "        raise optuna.exceptions.StorageInternalError("
-            "'An exception is raised during the commit.') from exc\n"
-            "cli.app = full\n"
-            "cli.main()\n")
+def _main_with_app(define_app: str) -> list[str]:
+    """Run `raytl.cli.main()` in a fresh interpreter with the app replaced by `app` from `define_app`; check it
+    exits 2 and return its stderr lines."""
+    code = define_app + "import raytl.cli as cli\ncli.app = app\ncli.main()\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr.strip().splitlines() == [
+    return done.stderr.strip().splitlines()
+
+
+def test_the_cli_says_disk_full_in_one_line_with_exit_2() -> None:
+    assert _main_with_app("import sqlite3, optuna\n"
+                          "def app(*a, **k):\n"
+                          "    try:\n"
+                          "        raise sqlite3.OperationalError('database or disk is full')\n"
+                          "    except sqlite3.OperationalError as exc:\n"
+                          "        raise optuna.exceptions.StorageInternalError("
+                          "'An exception is raised during the commit.') from exc\n") == [
         "error: no space left on device (StorageInternalError: An exception is raised during the commit.); what was "
         "written is intact: free space, then `raytl resume RUN_DIR`"]
 
@@ -110,14 +114,9 @@ def test_a_phase_that_cannot_be_written_leaves_no_staging_directory(tmp_path: Pa
 
 def test_the_cli_finds_the_stop_line_inside_tunes_wrapping() -> None:
     """Tune re-raises a callback's error as a TuneError holding the traceback text: the CLI still prints the line."""
-    code = ("import raytl.cli as cli\n"
-            "from ray.tune.error import TuneError\n"
-            "def wrapped(*a, **k):\n"
-            "    raise TuneError('Traceback (most recent call last):\\n  File x\\nraytl.errors.StorageFull: runs/q: no "
-            "space left on device (trial b); free space there, then `raytl resume runs/q`\\n')\n"
-            "cli.app = wrapped\n"
-            "cli.main()\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr.strip().splitlines() == [
+    assert _main_with_app("from ray.tune.error import TuneError\n"
+                          "def app(*a, **k):\n"
+                          "    raise TuneError('Traceback (most recent call last):\\n  File x\\n"
+                          "raytl.errors.StorageFull: runs/q: no space left on device (trial b); "
+                          "free space there, then `raytl resume runs/q`\\n')\n") == [
         "error: runs/q: no space left on device (trial b); free space there, then `raytl resume runs/q`"]

@@ -25,9 +25,10 @@ STATE_FILES = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-s
 def readable(path: Path) -> bool:
     """Whether Tune can read it back: the experiment state is JSON, the search generator's and the searcher's
     states are pickles (the generator's despite its `.json` name)."""
+    load = json.load if path.name.startswith("experiment_state-") else pickle.load
     try:
         with path.open("rb") as file:
-            json.load(file) if path.name.startswith("experiment_state-") else pickle.load(file)  # noqa: S301
+            load(file)
     except Exception:  # noqa: BLE001 (any failure to read it back means Tune cannot restore from it)
         return False
     return True
