@@ -62,6 +62,7 @@ def _assert_same(got: list[tuple[int, int, float]], expected: list[tuple[int, in
         (64, 50, 4, 16),
         (40, 30, 8, 1),
         (3, 5, 6, 2),
+        (700, 650, 16, 150),  # wide enough for the grouped top-k of rows and columns, and 5 streamed blocks
     ],
 )
 def test_mining_matches_brute_force(n: int, m: int, dim: int, block_size: int | None) -> None:
@@ -78,6 +79,16 @@ def test_mining_on_clustered_data_with_many_conflicts() -> None:
     src = (centres[rng.integers(0, 5, 300)] + 0.3 * rng.standard_normal((300, 12))).astype(np.float32)
     trg = (centres[rng.integers(0, 5, 260)] + 0.3 * rng.standard_normal((260, 12))).astype(np.float32)
     _assert_same(mine_pairs(src, trg, block_size=37), brute_force_mine(src, trg, 4))
+
+
+def test_mining_when_every_block_beats_the_ones_before() -> None:
+    # Later source rows lie ever closer to the targets, so most of each block passes the columns' running
+    # k-th best: the streamed column top-k must still equal the brute force.
+    rng = np.random.default_rng(3)
+    trg = rng.standard_normal((400, 24)).astype(np.float32)
+    closeness = np.linspace(0.0, 1.0, 500, dtype=np.float32)[:, None]
+    src = closeness * trg[np.arange(500) % 400] + (1 - closeness) * rng.standard_normal((500, 24)).astype(np.float32)
+    _assert_same(mine_pairs(src, trg, block_size=96), brute_force_mine(src, trg, 4))
 
 
 def test_mining_recovers_planted_translations_and_leaves_input_alone() -> None:

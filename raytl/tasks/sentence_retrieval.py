@@ -155,32 +155,72 @@ def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int, block_size: int | N
         stop = min(start + rows, n)
         block = buffer[: stop - start]
         torch.mm(x[start:stop], y.T, out=block)
-        torch.topk(block, k_fwd, dim=1, out=(fwd_sim[start:stop], fwd_idx[start:stop]))
-        top_sim, top_idx = _column_topk(block, min(k_bwd, len(block)))
+        fwd_sim[start:stop], fwd_idx[start:stop] = _grouped_topk(block, k_fwd, dim=1, group=32)
+        if len(col_sim) < k_bwd:  # no column has k candidates yet: take the block's own top-k of each column
+            top_sim, top_idx = _grouped_topk(block, min(k_bwd, len(block)), dim=0, group=16)
+        else:
+            top_sim, top_idx = _entries_above(block, col_sim[-1])
         merged = torch.cat([col_sim, top_sim])
         col_sim, where = torch.topk(merged, min(k_bwd, len(merged)), dim=0)
         col_idx = torch.gather(torch.cat([col_idx, top_idx + start]), 0, where)
     return fwd_sim, fwd_idx, col_sim.T.contiguous(), col_idx.T.contiguous()
 
 
-def _column_topk(block: torch.Tensor, k: int, group: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """torch.topk(block, k, dim=0), computed from maxima over groups of rows.
+def _grouped_topk(block: torch.Tensor, k: int, dim: int, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.topk(block, k, dim), computed from maxima over groups of `group` consecutive entries along `dim`.
 
-    topk along dim 0 reads the block column by column, at about 5x the cost of topk along rows. The k best
-    entries of a column lie in the k groups (of `group` consecutive rows) with the best maxima, and those
-    maxima come from a fast contiguous reduction; only k * group entries per column are then searched.
+    The k best entries of a line lie in the k groups with the best maxima, and the maxima come from one fast
+    reduction over the block; only k * group entries per line (plus the ragged tail) are then searched. On a
+    3,355 x 20,000 block: rows 16-19 ms against topk's 44-70 ms; columns about 75 ms against topk's 220 ms
+    (topk along dim 0 reads the block column by column).
+    """
+    lines = block if dim == 1 else block.T
+    count, size = lines.shape
+    whole = size - size % group
+    if whole // group <= k:
+        return torch.topk(block, min(k, block.shape[dim]), dim=dim)
+    if dim == 1:
+        maxima = block[:, :whole].view(count, whole // group, group).amax(dim=2)
+    else:
+        maxima = block[:whole].view(whole // group, group, count).amax(dim=1).T
+    best_groups = torch.topk(maxima, k, dim=1).indices
+    offsets = torch.arange(group, device=block.device)
+    positions = (best_groups[:, :, None] * group + offsets).reshape(count, k * group)
+    positions = torch.cat([positions, torch.arange(whole, size, device=block.device).expand(count, -1)], dim=1)
+    values, where = torch.topk(lines.gather(1, positions), k, dim=1)
+    indices = positions.gather(1, where)
+    return (values, indices) if dim == 1 else (values.T, indices.T)
+
+
+def _entries_above(block: torch.Tensor, threshold: torch.Tensor, group: int = 16
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each column's entries of `block` above its `threshold` (the column's k-th best so far), as a dense
+    (h, columns) array of values padded with -inf and their row indices, h the most any column has.
+
+    Once a few blocks are in, only about k / rows-seen of a column's entries can still enter its top-k, so
+    instead of a top-k along dim 0 the block is read once for maxima over groups of rows and only the groups
+    whose maximum passes the threshold are looked at.
     """
     size, columns = block.shape
     whole = size - size % group
-    if whole // group <= k:
-        return torch.topk(block, min(k, size), dim=0)
     maxima = block[:whole].view(whole // group, group, columns).amax(dim=1)
-    best_groups = torch.topk(maxima, k, dim=0).indices
-    arange = torch.arange(group, device=block.device)
-    rows = (best_groups[:, None, :] * group + arange[None, :, None]).reshape(k * group, columns)
-    rows = torch.cat([rows, torch.arange(whole, size, device=block.device)[:, None].expand(-1, columns)])
-    values, where = torch.topk(block.gather(0, rows), k, dim=0)
-    return values, rows.gather(0, where)
+    hit_groups, hit_columns = (maxima > threshold).nonzero(as_tuple=True)
+    offsets = torch.arange(group, device=block.device)
+    rows = torch.cat([(hit_groups[:, None] * group + offsets).reshape(-1),
+                      torch.arange(whole, size, device=block.device).repeat(columns)])
+    cols = torch.cat([hit_columns.repeat_interleave(group),
+                      torch.arange(columns, device=block.device).repeat_interleave(size - whole)])
+    keep = block[rows, cols] > threshold[cols]
+    rows, cols = rows[keep], cols[keep]
+    order = torch.argsort(cols, stable=True)
+    rows, cols = rows[order], cols[order]
+    counts = torch.bincount(cols, minlength=columns)
+    slot = torch.arange(len(cols), device=block.device) - (torch.cumsum(counts, 0) - counts)[cols]
+    height = int(counts.max()) if len(cols) else 0
+    values = torch.full((height, columns), -torch.inf, device=block.device)
+    indices = torch.zeros((height, columns), dtype=torch.long, device=block.device)
+    values[slot, cols], indices[slot, cols] = block[rows, cols], rows
+    return values, indices
 
 
 def _best_candidate(sim: torch.Tensor, idx: torch.Tensor, own_mean: torch.Tensor, other_mean: torch.Tensor
