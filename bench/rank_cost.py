@@ -69,11 +69,37 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
         print(f"repeat {repeat}: rank {rank_s[-1]:.2f} s, one target phase ({args.target}) {target_s[-1]:.2f} s, "
               f"ratio {ratios[-1]:.4f}", flush=True)
     phase = space.target_phase(args.target)
+    modelled = _flop_model_ratio(space, args.target)
+    print(f"the FLOP model (raytl/search/rank_cost.py; `raytl plan` prints it per target) for the same: whole rank / "
+          f"one training of the {args.target} phase {modelled:.3f} (a tiny model's forward passes are dominated "
+          "by overheads FLOPs do not count, and the measured phase includes its evaluations)")
+    _shipped_shares()
     print(f"rank_cost: {statistics.median(ratios):.4f} (target <= 0.05; `raytl rank` of {Path(args.space).name}, "
           f"{len(space.targets)} targets x {len(space.intermediate_tasks)} intermediate tasks, semb + logme, "
           f"{statistics.median(rank_s):.2f} s / one target phase of {args.target}, {phase.max_steps} steps x batch "
           f"{phase.batch_size}, {statistics.median(target_s):.2f} s; tiny model, world 1; median of {args.repeats} "
           f"repeats, min {min(ratios):.4f})")
+
+
+def _flop_model_ratio(space, target: str) -> float:  # (SearchSpace, str) -> ratio
+    from raytl.search.rank_cost import rank_costs
+
+    costs = rank_costs(space)
+    phase = next(c.target_phase_flops for c in costs if c.target == target)
+    return sum(c.flops for c in costs) / phase
+
+
+def _shipped_shares() -> None:
+    """The FLOP model's per-target share for every shipped search space at its real data sizes."""
+    from raytl.search.plan import load_checked
+    from raytl.search.rank_cost import rank_costs
+
+    for path in sorted(Path("search_spaces").glob("*.yaml")):
+        costs = rank_costs(load_checked(path))
+        worst = max(costs, key=lambda c: c.share)
+        print(f"  {path.name}: per target, rank / one training of its phase: "
+              f"{', '.join(f'{c.model} {c.target} {c.share:.3g}' for c in costs)}; largest {worst.target} "
+              f"{worst.share:.3g}", flush=True)
 
 
 def _first_model_only(raw: dict) -> None:

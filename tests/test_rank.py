@@ -162,3 +162,40 @@ def test_rank_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pyte
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error, error
+
+
+# --- what ranking costs
+
+def test_logme_formats_are_the_feature_views() -> None:
+    from raytl.search.rank import LOGME_FORMATS
+    from raytl.search.rank_features import VIEWS
+
+    assert set(LOGME_FORMATS) == set(VIEWS)
+
+
+def test_rank_cost_counts_its_samples_forward_against_the_target_phase(tmp_path: Path) -> None:
+    from raytl.config import parse_space
+    from raytl.models.zoo import ZOO
+    from raytl.search.rank import RankSettings
+    from raytl.search.rank_cost import rank_costs
+
+    raw = tiny_space(tmp_path, models=["large"], intermediate_tasks=["none", "mnli", "qqp"], targets=["xnli", "xquad"])
+    raw["target"] = {**raw["target"], "max_steps": None, "epochs": 2, "batch_size": 32, "max_length": 128}
+    raw["intermediate"] = {**raw["intermediate"], "max_length": 256}
+    raw["data"] = {"source": "hub"}
+    space = parse_space(raw)
+    entry = ZOO["large"]
+    h, i, layers = entry.hidden_size, entry.intermediate_size, entry.layers
+
+    def forward(rows: int, tokens: int) -> float:  # 2 x parameters x tokens plus attention, forward only
+        return rows * tokens * (2 * layers * (4 * h * h + 2 * h * i) + 4 * layers * h * tokens)
+
+    costs = {c.target: c for c in rank_costs(space, RankSettings(semb_examples=500, logme_examples=300))}
+    shared = forward(2 * 500, 256) / 2  # mnli's and qqp's SEmb rows, split between the two targets
+    xnli = shared + forward(500, 128) + forward(3 * 300, 128)  # LogME under none, mnli and qqp
+    xquad = shared + forward(500, 128)  # span QA: no LogME view
+    assert costs["xnli"].flops == pytest.approx(xnli)
+    assert costs["xquad"].flops == pytest.approx(xquad)
+    xnli_training = 2 * 392_702 // 32 * 32 * 3 * forward(1, 128)  # 2 epochs of XTREME's 392,702 rows, 3x forward
+    assert costs["xnli"].share == pytest.approx(xnli / xnli_training)
+    assert costs["xnli"].share < costs["xquad"].share  # XNLI trains 4.5 times the rows of SQuAD

@@ -11,6 +11,7 @@ from raytl.pipeline.storage import check_writable
 from raytl.search.compute_plan import describe_cost
 from raytl.search.counts import describe_trials
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes
+from raytl.search.rank_cost import describe_rank_cost
 from raytl.search.tracking import check_tracking
 from raytl.tasks import INTERMEDIATE_TASKS, TARGET_TASKS, TASK_SOURCES, TASKS, Task
 from raytl.training.memory import GIB
@@ -108,7 +109,7 @@ def describe(space: SearchSpace) -> str:
         f"  data (default {space.data.source}" + (f", dir {space.data.dir}" if space.data.dir else "") + "), per task:",
         *(f"    {task}: {_origin(space, task)}" for task in space.searched_tasks()),
     ]
-    return "\n".join(lines + _memory_lines(space) + describe_cost(space))
+    return "\n".join(lines + _memory_lines(space) + describe_cost(space) + describe_rank_cost(space))
 
 
 SELECTION_TEXT = {

@@ -31,6 +31,7 @@ from raytl.pipeline.run_dir import RunDir
 from raytl.tasks import TASKS
 
 METHODS = ("semb", "logme")
+LOGME_FORMATS = ("classification", "tagging")  # the formats rank_features.VIEWS reads (a test keeps them equal)
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def _logme(space: SearchSpace, run: RunDir, model: str, settings: RankSettings
            ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """(target -> intermediate -> LogME, intermediate -> why it has no score: its phase is missing)."""
-    from raytl.search.rank_features import VIEWS
     from raytl.training.engine import single_process_group
 
     scores: dict[str, dict[str, float]] = {}
     missing: dict[str, str] = {}
-    targets = [t for t in space.targets if TASKS[t].format in VIEWS and "train" in TASKS[t].sources]
+    targets = [t for t in space.targets if TASKS[t].format in LOGME_FORMATS and "train" in TASKS[t].sources]
     group = single_process_group() if settings.train_missing else contextlib.nullcontext()
     with group:  # one group for every phase trained here (DeepSpeed keeps the first group it saw)
         for name in space.intermediate_tasks:
@@ -226,9 +226,7 @@ def format_table(ranking: dict[str, dict[str, list[dict[str, Any]]]], space: Sea
 
 
 def _why(target: str) -> str:
-    from raytl.search.rank_features import VIEWS
-
     task = TASKS[target]
     if "train" not in task.sources:
         return "no training set"
-    return f"LogME has no feature view for format {task.format}" if task.format not in VIEWS else "no scores"
+    return f"LogME has no feature view for format {task.format}" if task.format not in LOGME_FORMATS else "no scores"
