@@ -1,13 +1,14 @@
-"""Write docs/reference/ from the code: the search-space keys (raytl/config), the commands (raytl/cli.py) and the
-tasks (raytl/tasks/catalog.py). Run `python -m scripts.gen_reference` from the repository root after changing any
-of them; tests/test_docs_site.py fails while a page is stale."""
+"""Write docs/reference/ from the code: the search-space keys (raytl/config), the commands (raytl/cli.py), the
+tasks (raytl/tasks/catalog.py), the model zoo (raytl/models/zoo.py) and the metrics (raytl/tasks/metrics.py).
+Run `python -m scripts.gen_reference` from the repository root after changing any of them; tests/test_docs_site.py
+fails while a page is stale."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts import reference_cli, reference_keys, reference_tasks
+from scripts import reference_cli, reference_keys, reference_metrics, reference_models, reference_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
@@ -15,6 +16,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "keys.md": reference_keys.page,
     "cli.md": reference_cli.page,
     "tasks.md": reference_tasks.page,
+    "models.md": reference_models.page,
+    "metrics.md": reference_metrics.page,
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import XLMRobertaConfig, XLMRobertaModel
+from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaXLConfig
 
 from raytl.config import DeepSpeedConfig, parse_space
 from raytl.errors import InputError
@@ -43,6 +43,11 @@ def test_zoo_params_are_the_exact_encoder_sizes() -> None:
                                   intermediate_size=4096, max_position_embeddings=514, type_vocab_size=1),
         "base": XLMRobertaConfig(vocab_size=250_002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                  intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1),
+        # XL and XXL are pre-LayerNorm (their hub config's model type is xlm-roberta-xl): the same count
+        "xl": XLMRobertaXLConfig(vocab_size=250_880, hidden_size=2560, num_hidden_layers=36, num_attention_heads=32,
+                                 intermediate_size=10_240, max_position_embeddings=514, type_vocab_size=1),
+        "xxl": XLMRobertaXLConfig(vocab_size=250_880, hidden_size=4096, num_hidden_layers=48, num_attention_heads=32,
+                                  intermediate_size=16_384, max_position_embeddings=514, type_vocab_size=1),
     }
     for name, config in configs.items():
         assert count_params(config) == ZOO[name].params
