@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from raytl.errors import InputError
-from raytl.pipeline import storage
+from raytl.pipeline import storage, storage_checks
 from tests.objectstore import s3_bucket
 
 
@@ -56,7 +56,7 @@ def test_is_local() -> None:
 
 def test_check_writable_creates_local_dir(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b"
-    storage.check_writable(str(target), key_path="storage.path", file="space.yaml")
+    storage_checks.check_writable(str(target), key_path="storage.path", file="space.yaml")
     assert target.is_dir()
     assert list(target.iterdir()) == []  # the write probe is cleaned up
 
@@ -64,7 +64,7 @@ def test_check_writable_creates_local_dir(tmp_path: Path) -> None:
 def test_check_writable_refuses_path_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InputError) as err:
-        storage.check_writable(str(tmp_path / "afile" / "runs"), key_path="storage.path", file="space.yaml")
+        storage_checks.check_writable(str(tmp_path / "afile" / "runs"), key_path="storage.path", file="space.yaml")
     message = str(err.value)
     assert message.startswith("space.yaml: storage.path: cannot write to")
     assert "s3://" in message and "\n" not in message
@@ -75,46 +75,46 @@ def test_check_writable_refuses_read_only_dir(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
     with pytest.raises(InputError, match="space.yaml: storage.path: cannot write"):
-        storage.check_writable(str(ro), key_path="storage.path", file="space.yaml")
+        storage_checks.check_writable(str(ro), key_path="storage.path", file="space.yaml")
 
 
 @pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs"])
 def test_check_writable_accepts_cloud_schemes_offline(uri: str) -> None:
-    storage.check_writable(uri, key_path="storage.path", file="space.yaml")
+    storage_checks.check_writable(uri, key_path="storage.path", file="space.yaml")
 
 
 @pytest.mark.parametrize("uri", ["az://c/runs", "hdfs://nn/runs", "file://host/runs"])
 def test_check_writable_refuses_unsupported(uri: str) -> None:
     with pytest.raises(InputError, match=r"^space\.yaml: storage\.path: .*allowed: .*s3://"):
-        storage.check_writable(uri, key_path="storage.path", file="space.yaml")
+        storage_checks.check_writable(uri, key_path="storage.path", file="space.yaml")
 
 
 def test_check_multinode_refuses_local_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    monkeypatch.delenv(storage_checks.SHARED_FS_ENV, raising=False)
     with pytest.raises(InputError) as err:
-        storage.check_multinode(str(tmp_path), 3, file="space.yaml", key_path="storage.path")
+        storage_checks.check_multinode(str(tmp_path), 3, file="space.yaml", key_path="storage.path")
     message = str(err.value)
     assert message.startswith("space.yaml: storage.path: ")
     assert "3 nodes" in message and "s3://" in message and "gs://" in message
-    assert storage.SHARED_FS_ENV in message and "shared_filesystem" in message
+    assert storage_checks.SHARED_FS_ENV in message and "shared_filesystem" in message
 
 
 def test_check_multinode_allows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    monkeypatch.delenv(storage_checks.SHARED_FS_ENV, raising=False)
     kw = {"file": "space.yaml", "key_path": "storage.path"}
-    storage.check_multinode(str(tmp_path), 1, **kw)
-    storage.check_multinode("s3://bucket/runs", 8, **kw)
-    storage.check_multinode(f"file://{tmp_path}", 8, shared=True, **kw)
+    storage_checks.check_multinode(str(tmp_path), 1, **kw)
+    storage_checks.check_multinode("s3://bucket/runs", 8, **kw)
+    storage_checks.check_multinode(f"file://{tmp_path}", 8, shared=True, **kw)
 
 
 def test_check_multinode_shared_fs_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mount = tmp_path / "nfs"
-    monkeypatch.setenv(storage.SHARED_FS_ENV, f"/elsewhere{os.pathsep}{mount}")
+    monkeypatch.setenv(storage_checks.SHARED_FS_ENV, f"/elsewhere{os.pathsep}{mount}")
     kw = {"file": "space.yaml", "key_path": "storage.path"}
-    storage.check_multinode(str(mount / "runs"), 4, **kw)
-    storage.check_multinode(f"file://{mount}", 4, **kw)
+    storage_checks.check_multinode(str(mount / "runs"), 4, **kw)
+    storage_checks.check_multinode(f"file://{mount}", 4, **kw)
     with pytest.raises(InputError):  # a sibling whose name merely starts with the mount's name
-        storage.check_multinode(str(tmp_path / "nfs2" / "runs"), 4, **kw)
+        storage_checks.check_multinode(str(tmp_path / "nfs2" / "runs"), 4, **kw)
 
 
 # --- file operations ------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def _s3(root: str, sub: str) -> str:
 
 def test_s3_operations(s3_root: str, tmp_path: Path) -> None:
     assert storage.resolve(_s3(s3_root, "a/b"))[1] == "raytl-test/runs/a/b"
-    storage.check_writable(s3_root, key_path="storage.path", file="space.yaml")
+    storage_checks.check_writable(s3_root, key_path="storage.path", file="space.yaml")
     storage.write_bytes(_s3(s3_root, "run/state.json"), b"v1")
     storage.write_bytes(_s3(s3_root, "run/state.json"), b"v2")
     assert storage.read_bytes(_s3(s3_root, "run/state.json")) == b"v2"

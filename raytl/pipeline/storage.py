@@ -19,13 +19,10 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from raytl.errors import InputError
-
 CLOUD_SCHEMES = ("s3", "gs")
-SHARED_FS_ENV = "RAYTL_SHARED_FS"
 # errno values of link() on filesystems without hard links (some FUSE and SMB mounts).
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
-_ALLOWED = "a local directory, a file:// URI, or an s3:// or gs:// URI"
+ALLOWED = "a local directory, a file:// URI, or an s3:// or gs:// URI"
 
 
 def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
@@ -37,10 +34,10 @@ def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
     'my-bucket/raytl-runs'
     """
     if is_local(uri_or_path):
-        return pafs.LocalFileSystem(), _local_path(uri_or_path)
+        return pafs.LocalFileSystem(), local_path(uri_or_path)
     parts = urlsplit(uri_or_path)
     if parts.scheme not in CLOUD_SCHEMES:
-        raise ValueError(f"unsupported scheme '{parts.scheme}://' in '{uri_or_path}'; allowed: {_ALLOWED}")
+        raise ValueError(f"unsupported scheme '{parts.scheme}://' in '{uri_or_path}'; allowed: {ALLOWED}")
     root = f"{parts.scheme}://{parts.netloc}" + (f"?{parts.query}" if parts.query else "")
     return _cloud_filesystem(root), f"{parts.netloc}{parts.path}".rstrip("/")
 
@@ -74,7 +71,7 @@ def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
-def _local_path(uri: str) -> str:
+def local_path(uri: str) -> str:
     if not uri.startswith("file://"):
         return os.path.abspath(os.path.expanduser(uri))
     parts = urlsplit(uri)
@@ -83,67 +80,6 @@ def _local_path(uri: str) -> str:
             f"'{uri}' names host '{parts.netloc}'; a file:// URI needs an absolute path: file:///..."
         )
     return os.path.abspath(parts.path)
-
-
-def check_writable(uri: str, *, key_path: str, file: str) -> None:
-    """Fail fast on a storage location the run could not write; creates a local directory if needed.
-
-    Cloud URIs are only checked for a supported scheme: reaching the bucket needs the cluster's credentials.
-
-    >>> check_writable("/tmp/raytl-doc", key_path="storage.path", file="space.yaml")
-    >>> check_writable("az://c/runs", key_path="storage.path", file="space.yaml")
-    Traceback (most recent call last):
-    raytl.errors.InputError: space.yaml: storage.path: unsupported scheme 'az://'; allowed: a local ...
-    """
-    if not is_local(uri):
-        scheme = urlsplit(uri).scheme
-        if scheme not in CLOUD_SCHEMES:
-            raise InputError(f"{file}: {key_path}: unsupported scheme '{scheme}://'; allowed: {_ALLOWED}")
-        return
-    try:
-        path = _local_path(uri)
-    except ValueError as exc:
-        raise InputError(f"{file}: {key_path}: {exc}; allowed: {_ALLOWED}") from exc
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".raytl-write-test-{uuid.uuid4().hex}")
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        os.unlink(probe)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise InputError(
-            f"{file}: {key_path}: cannot write to '{path}' ({reason}); allowed: a writable directory, "
-            "or an s3:// or gs:// URI"
-        ) from exc
-
-
-def check_multinode(uri: str, num_nodes: int, *, file: str, key_path: str, shared: bool = False) -> None:
-    """Refuse a node-local path when the Ray cluster has several nodes.
-
-    Trials on other nodes write checkpoints there, so it must be an object store or a filesystem mounted at
-    the same path on every node: declared with `shared=True` (storage.shared_filesystem: true) or by
-    listing its mount point in RAYTL_SHARED_FS (paths separated by ':').
-
-    >>> check_multinode("s3://bucket/runs", 4, file="space.yaml", key_path="storage.path")
-    >>> check_multinode("/mnt/nfs/runs", 4, file="space.yaml", key_path="storage.path", shared=True)
-    """
-    if num_nodes <= 1 or not is_local(uri) or shared:
-        return
-    path = Path(_local_path(uri))
-    if any(path.is_relative_to(mount) for mount in shared_mounts()):
-        return
-    raise InputError(
-        f"{file}: {key_path}: '{path}' is local to one machine but the Ray cluster has {num_nodes} nodes; "
-        f"allowed: an s3:// or gs:// URI, or a shared mount (set storage.shared_filesystem: true, or list "
-        f"its mount point in {SHARED_FS_ENV})"
-    )
-
-
-def shared_mounts() -> list[Path]:
-    """Mount points the user declared shared in RAYTL_SHARED_FS, as absolute paths: with
-    RAYTL_SHARED_FS=/mnt/nfs:/fsx, `[PosixPath('/mnt/nfs'), PosixPath('/fsx')]`."""
-    entries = os.environ.get(SHARED_FS_ENV, "").split(os.pathsep)
-    return [Path(os.path.abspath(os.path.expanduser(e))) for e in entries if e.strip()]
 
 
 def write_bytes(uri: str, data: bytes) -> None:
@@ -319,7 +255,7 @@ def upload_dir(local_dir: str, uri: str) -> None:
     `upload_dir("/tmp/ckpt", "s3://my-bucket/raytl-runs/run1/ckpt")`."""
     fs, path = resolve(uri)
     pafs.copy_files(
-        _local_path(local_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
+        local_path(local_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
     )
 
 
@@ -332,9 +268,9 @@ def download_dir(uri: str, local_dir: str) -> None:
     ['model.bin']
     """
     fs, path = resolve(uri)
-    Path(_local_path(local_dir)).mkdir(parents=True, exist_ok=True)  # pyarrow creates only the tree's subfolders
+    Path(local_path(local_dir)).mkdir(parents=True, exist_ok=True)  # pyarrow creates only the tree's subfolders
     pafs.copy_files(
-        path, _local_path(local_dir), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+        path, local_path(local_dir), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
     )
 
 

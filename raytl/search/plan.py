@@ -7,7 +7,7 @@ from pathlib import Path
 from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace, load_space, parse_space
 from raytl.errors import InputError
 from raytl.models.zoo import ZOO, ModelEntry, retrieval_layer, size_label
-from raytl.pipeline.storage import check_writable
+from raytl.pipeline.storage_checks import check_writable
 from raytl.search.compute_plan import describe_cost
 from raytl.search.counts import describe_trials
 from raytl.search.memory_plan import check_fits, entries, gpu_bytes

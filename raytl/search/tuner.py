@@ -14,7 +14,7 @@ from raytl.config import SearchSpace
 from raytl.pipeline.progress import mark_status
 from raytl.pipeline.resume_point import quarantine_unregistered
 from raytl.pipeline.run_dir import RunDir
-from raytl.pipeline.storage import check_multinode
+from raytl.pipeline.storage_checks import check_multinode
 from raytl.search import tune_state
 from raytl.search.budget import GpuHourStopper
 from raytl.search.optuna_searcher import TransferSearch, rdb_storage
