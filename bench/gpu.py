@@ -42,7 +42,8 @@ from raytl.models.zoo import ZOO, ModelEntry
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
 from raytl.training.batching import collate
-from raytl.training.engine import Engine, deepspeed_config, free_port, model_construction, process_group
+from raytl.training.distributed import free_port, process_group
+from raytl.training.engine import Engine, deepspeed_config, model_construction
 from raytl.training.loop import fit
 from raytl.training.memory import GIB, MemoryEstimate, estimate_memory, step_flops
 from raytl.training.settings import DeepSpeedSettings, resolve_settings

@@ -72,7 +72,7 @@ def _worker(options: dict[str, Any], root: Path):
     from raytl.pipeline.context import TrialContext
     from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     phase = {"lr": {"low": 1e-3, "high": 1e-3}, "max_steps": 1, "max_length": options["max_length"]}
     space = parse_space({

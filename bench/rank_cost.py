@@ -31,7 +31,7 @@ def main(argv: list[str]) -> None:
     args = _parse(argv)
     with tempfile.TemporaryDirectory(prefix="bench-rank-cost-") as tmp:
         os.environ["RAYTL_CACHE_DIR"] = str(Path(tmp) / "cache")
-        from raytl.training.engine import single_process_group
+        from raytl.training.distributed import single_process_group
 
         with single_process_group():
             _run(args, Path(tmp))
@@ -118,7 +118,7 @@ def _one_target_phase(space, run, target: str, repeat: int) -> float:  # (Search
     from raytl.pipeline.progress import TrialRecord
     from raytl.pipeline.target_phase import train_target
     from raytl.search.rank import anchor_params
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     trial = TrialContext(space, anchor_params(space, space.models[0], "none"), Ranks(0, 1), run, f"bench-{repeat}")
     record = TrialRecord(trial, send=lambda metrics, checkpoint: None, checkpoint=None)

@@ -241,7 +241,7 @@ def breakdown_worker(config: dict[str, Any]) -> None:
     from raytl.tasks import TASKS
     from raytl.tasks.formats import FORMATS
     from raytl.tasks.labels import with_labels
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
     from raytl.training.loop import fit
 
     stamps["import raytl"] = time.time()

@@ -84,7 +84,7 @@ def test_a_mixture_may_mix_mlm_and_translated_tasks(tmp_path: Path) -> None:
 @pytest.fixture
 def one_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A gloo group of one process (DeepSpeed's engine needs a process group), removed afterwards."""
-    from raytl.training.engine import single_process_group
+    from raytl.training.distributed import single_process_group
 
     monkeypatch.setenv("RAYTL_CACHE_DIR", str(tmp_path / "cache"))
     with single_process_group():
@@ -100,7 +100,7 @@ def test_mlm_mixture_trains_an_intermediate_phase(tmp_path: Path, one_process_gr
     from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
     from raytl.pipeline.store import PhaseStore
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     phase = {"lr": {"low": 2e-3, "high": 2e-3}, "max_steps": 6, "batch_size": 8, "max_length": 32, "eval_every": 6}
     space = parse_space(tiny_space(

@@ -139,7 +139,7 @@ def test_first_step_is_stamped_once_and_reaches_the_summary_fields(tmp_path: Pat
     from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.progress import TrialRecord
     from raytl.pipeline.run_dir import RunDir
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
     from raytl.training.loop import fit
     from tests.conftest import tiny_space
 

@@ -14,7 +14,7 @@ from raytl.pipeline.context import TrialContext
 from raytl.pipeline.phase_id import TrialParams
 from raytl.pipeline.run_dir import RunDir
 from raytl.tasks import TASKS
-from raytl.training.engine import Ranks
+from raytl.training.distributed import Ranks
 from tests.conftest import tiny_space
 
 

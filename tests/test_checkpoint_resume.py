@@ -103,7 +103,7 @@ def test_a_registration_record_a_full_disk_emptied_goes_aside_and_the_trial_resu
     failed. Now the record goes aside with the half-written checkpoint, and the trial, which Ray Train then knows
     no checkpoint of, resumes from its newest intact one."""
     from raytl.pipeline.resume_point import SNAPSHOT, quarantine_unregistered, resume_point
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     trial = tmp_path / "train" / "t2"
     _checkpoint(trial, "checkpoint_4")
@@ -131,7 +131,7 @@ def test_a_finished_trial_restarted_reports_its_summary_instead_of_training(tmp_
     from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.progress import TargetResult, TrialRecord, finished_metrics
     from raytl.pipeline.run_dir import RunDir
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
     from tests.conftest import tiny_space
 
     space = parse_space(tiny_space(tmp_path, targets=["xnli", "pawsx"]))

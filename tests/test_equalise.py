@@ -16,7 +16,7 @@ from raytl.pipeline.phase_id import TrialParams, intermediate_phase_id
 from raytl.pipeline.run_dir import RunDir
 from raytl.search.plan import describe, load_checked
 from raytl.tasks import TASKS
-from raytl.training.engine import Ranks
+from raytl.training.distributed import Ranks
 from tests.conftest import tiny_space, write_space
 
 

@@ -190,7 +190,8 @@ from raytl.models.task_model import TaskModel, random_encoder
 from raytl.models.zoo import ZOO
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
-from raytl.training.engine import Engine, deepspeed_config, single_process_group
+from raytl.training.distributed import single_process_group
+from raytl.training.engine import Engine, deepspeed_config
 from raytl.training.settings import DeepSpeedSettings
 
 encoder = random_encoder(ZOO["tiny"], 1000, seed=0)

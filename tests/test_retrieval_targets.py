@@ -27,7 +27,7 @@ from raytl.tasks.formats import FORMATS
 from raytl.tasks.formats.retrieval import BITEXT_MINING, NEAREST_NEIGHBOUR
 from raytl.tasks.loading import load_examples
 from raytl.tasks.metrics import METRICS
-from raytl.training.engine import Ranks
+from raytl.training.distributed import Ranks
 from tests.conftest import tiny_space, write_space
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

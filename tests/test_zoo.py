@@ -168,7 +168,8 @@ def _zero3_worker(rank: int, world: int, port: int, tmp: str) -> None:
     from raytl.tasks import TASKS
     from raytl.tasks.formats import FORMATS
     from raytl.tasks.labels import with_labels
-    from raytl.training.engine import Engine, Ranks, is_partitioned
+    from raytl.training.distributed import Ranks
+    from raytl.training.engine import Engine, is_partitioned
 
     engines: list[Engine] = []
 
@@ -237,7 +238,7 @@ def test_trust_remote_code_reaches_the_loaders_only_for_named_models(tmp_path: P
     from raytl.pipeline.context import TrialContext
     from raytl.pipeline.phase_id import TrialParams
     from raytl.pipeline.run_dir import RunDir
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     save_tiny_hub_model(tmp_path / "m")
     hub = f"hub:{tmp_path / 'm'}"

@@ -27,14 +27,8 @@ from raytl.tasks.formats import FORMATS
 from raytl.tasks.loading import load_examples, seeded_sample
 from raytl.tasks.metrics import METRICS
 from raytl.training.batching import TrainBatches, row_length
-from raytl.training.engine import (
-    DeepSpeedSettings,
-    Engine,
-    Ranks,
-    deepspeed_config,
-    gpu_settings,
-    model_construction,
-)
+from raytl.training.distributed import Ranks
+from raytl.training.engine import DeepSpeedSettings, Engine, deepspeed_config, gpu_settings, model_construction
 from raytl.training.predict import predict
 
 

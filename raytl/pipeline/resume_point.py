@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 import ray.train
 
 from raytl.training.checkpoint_files import intact
-from raytl.training.engine import Ranks
+from raytl.training.distributed import Ranks
 
 LATEST, START = "latest", "start"
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered

@@ -23,7 +23,7 @@ from raytl.pipeline.retrieval_eval import evaluate_retrieval
 from raytl.pipeline.target_phase import train_target
 from raytl.tasks import TASKS
 from raytl.tasks.formats import FORMATS
-from raytl.training.engine import Ranks
+from raytl.training.distributed import Ranks
 from raytl.training.loop import Diverged
 
 

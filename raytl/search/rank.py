@@ -58,7 +58,7 @@ def anchor_params(space: SearchSpace, model: str, intermediate: str) -> TrialPar
 
 def _context(space: SearchSpace, run: RunDir, params: TrialParams):  # -> TrialContext
     from raytl.pipeline.context import TrialContext
-    from raytl.training.engine import Ranks
+    from raytl.training.distributed import Ranks
 
     return TrialContext(space, params, Ranks(0, 1), run, f"rank-{params.model}-{params.intermediate}")
 
@@ -122,7 +122,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def _logme(space: SearchSpace, run: RunDir, model: str, settings: RankSettings
            ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """(target -> intermediate -> LogME, intermediate -> why it has no score: its phase is missing)."""
-    from raytl.training.engine import single_process_group
+    from raytl.training.distributed import single_process_group
 
     scores: dict[str, dict[str, float]] = {}
     missing: dict[str, str] = {}

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from raytl.training.batching import collate, row_length, sorted_batches
-from raytl.training.engine import Engine, Ranks
+from raytl.training.distributed import Ranks
+from raytl.training.engine import Engine
 
 
 def predict(engine: Engine, rows: Sequence[dict], batch_size: int, pad_id: int, ranks: Ranks) -> list[torch.Tensor]:
