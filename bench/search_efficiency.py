@@ -2,8 +2,8 @@
 against the full grid run to completion: `raytl simulate` on a generated transfer table.
 
 `python -m bench search_efficiency [--seeds 5] [--curves shared|independent] [--mode per_target]
-[--num-trials 16] [--defaults-first | --defaults-of large] [--scheduler asha] [--reduction-factor 3]
-[--grace-period 1] [--sweep]`
+[--num-trials 16] [--defaults-first | --defaults-of large] [--scheduler asha] [--reduction-factor 2]
+[--grace-period 2] [--sweep]`
 
 Per seed s, a transfer table is generated from s: per target a base score (the `base` model 4-8 points below
 `large`), an effect per intermediate task ~ N(0, `--spread`) (the `none` baseline 0), and one PLANTED best task,
@@ -285,8 +285,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--gap-jitter", type=float, default=2.0, help="shared curves: sd of a cell's gap, points")
     parser.add_argument("--tau-jitter", type=float, default=0.15, help="shared curves: sd of a cell's log tau")
     parser.add_argument("--scheduler", choices=["asha", "hyperband", "none"], default="asha")
-    parser.add_argument("--reduction-factor", type=float, default=3.0)
-    parser.add_argument("--grace-period", type=int, default=1, help="evaluations before a trial may be stopped")
+    parser.add_argument("--reduction-factor", type=float, default=2.0)
+    parser.add_argument("--grace-period", type=int, default=2, help="evaluations before a trial may be stopped")
     parser.add_argument("--sweep", action="store_true", help="also try --sweep-rf x --sweep-grace")
     parser.add_argument("--sweep-rf", type=lambda t: [float(v) for v in t.split(",")], default=[2.0, 3.0, 4.0])
     parser.add_argument("--sweep-grace", type=lambda t: [int(v) for v in t.split(",")], default=[1, 2, 4])

@@ -108,7 +108,7 @@ def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[
         ray.shutdown()
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"search_efficiency: (\d+\.\d{3}|inf) \(target <= 0\.2; .* median of 1 seeds; shared "
-                        r"curves; first pass: synchronous halving, ladder carry_k 2, 2 finalists; asha rf 3 grace 1, "
+                        r"curves; first pass: synchronous halving, ladder carry_k 2, 2 finalists; asha rf 2 grace 2, "
                         r"per_target, 2 trials per study, 4 at once\) with prior: (\d+\.\d{3}|inf) \(target <= 0\.1 "
                         r"at prior Spearman 0\.6, top_k 1\)", lines[-1])
     assert any(line.startswith("  prior: mean Spearman with the true gains") for line in lines)
