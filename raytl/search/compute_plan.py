@@ -84,12 +84,13 @@ def phase_steps(space: SearchSpace, phase: PhaseConfig, tasks: list[str]) -> tup
         return 0, ()
     if phase.max_steps:
         return phase.max_steps, ()
-    sizes = {task: _rows(space, phase, task) for task in tasks}
+    sizes = {task: training_rows(space, phase, task) for task in tasks}
     rows = sum(size or 0 for size in sizes.values())
     return int(phase.epochs * rows // phase.batch_size), tuple(task for task, size in sizes.items() if size is None)
 
 
-def _rows(space: SearchSpace, phase: PhaseConfig, task: str) -> int | None:
+def training_rows(space: SearchSpace, phase: PhaseConfig, task: str) -> int | None:
+    """Rows of `task`'s training set the phase reads (None: unknown size)."""
     if phase.equalise and phase.equalise.examples:
         return phase.equalise.examples
     if space.data.source_for(task) == "generated":

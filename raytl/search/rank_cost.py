@@ -8,7 +8,8 @@
     rank of target  SEmb: its `semb_examples` rows at the target's length, plus its share (1 / the targets SEmb
                     ranks) of the intermediate tasks' rows at the intermediate length (a mixture embeds each of
                     its tasks); LogME (classification and tagging targets): `logme_examples` rows at the target's
-                    length under every intermediate encoder, `none`'s (the base encoder) included.
+                    length under every intermediate encoder, `none`'s (the base encoder) included. A training
+                    set smaller than a sample is read whole.
     share           rank of target / the FLOPs of one training of that target's phase (`compute_plan`).
 
 `rank`'s samples are fixed (1,000 rows a set, the papers' sizes) whatever the target's size, so the share falls
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raytl.config import NO_INTERMEDIATE, SearchSpace
+from raytl.config import NO_INTERMEDIATE, PhaseConfig, SearchSpace
 from raytl.models.zoo import ModelEntry
-from raytl.search.compute_plan import phase_costs
+from raytl.search.compute_plan import phase_costs, training_rows
 from raytl.search.memory_plan import entries
 from raytl.search.rank import LOGME_FORMATS, RankSettings
 from raytl.tasks import TASKS
@@ -54,20 +55,28 @@ def rank_costs(space: SearchSpace, settings: RankSettings | None = None) -> list
     ranked = [t for t in space.targets if "train" in TASKS[t].sources]
     members = [task for name in space.intermediate_tasks if name != NO_INTERMEDIATE
                for task in (space.mixtures[name].tasks if name in space.mixtures else [name])]
+    semb_rows = sum(_sample(settings.semb_examples, space, space.intermediate, task) for task in members)
     training = {(c.model, c.phase): c.flops for c in phase_costs(space)}
     out = []
     for model, entry in entries(space).items():
-        semb_shared = _forward(entry, settings.semb_examples * len(members), space.intermediate.max_length) / max(
-            len(ranked), 1)
+        semb_shared = _forward(entry, semb_rows, space.intermediate.max_length) / max(len(ranked), 1)
         for target in ranked:
-            length = space.target_phase(target).max_length
+            phase = space.target_phase(target)
             flops = 0.0
             if "semb" in settings.methods:
-                flops += semb_shared + _forward(entry, settings.semb_examples, length)
+                flops += semb_shared + _forward(entry, _sample(settings.semb_examples, space, phase, target),
+                                                phase.max_length)
             if "logme" in settings.methods and TASKS[target].format in LOGME_FORMATS:
-                flops += _forward(entry, settings.logme_examples * len(space.intermediate_tasks), length)
+                rows = _sample(settings.logme_examples, space, phase, target) * len(space.intermediate_tasks)
+                flops += _forward(entry, rows, phase.max_length)
             out.append(RankCost(model, target, flops, training[(model, f"target {target}")]))
     return out
+
+
+def _sample(examples: int, space: SearchSpace, phase: PhaseConfig, task: str) -> int:
+    """Rows rank samples from a task's training set: `examples`, or all of a smaller (known) set."""
+    size = training_rows(space, phase, task)
+    return examples if size is None else min(examples, size)
 
 
 def _forward(entry: ModelEntry, rows: int, tokens: int) -> float:
