@@ -199,3 +199,16 @@ def test_rank_cost_counts_its_samples_forward_against_the_target_phase(tmp_path:
     xnli_training = 2 * 392_702 // 32 * 32 * 3 * forward(1, 128)  # 2 epochs of XTREME's 392,702 rows, 3x forward
     assert costs["xnli"].share == pytest.approx(xnli / xnli_training)
     assert costs["xnli"].share < costs["xquad"].share  # XNLI trains 4.5 times the rows of SQuAD
+
+
+def test_rank_cost_reads_a_small_training_set_whole(tmp_path: Path) -> None:
+    from raytl.config import parse_space
+    from raytl.models.zoo import ZOO
+    from raytl.search.rank import RankSettings
+    from raytl.search.rank_cost import rank_costs
+    from raytl.training.memory import step_flops
+
+    space = parse_space(tiny_space(tmp_path))  # generated data: 256 training rows a task, mnli and xnli
+    (cost,) = rank_costs(space, RankSettings(semb_examples=1000, logme_examples=1000))
+    forward = step_flops(ZOO["tiny"], 1, 48) / 3  # both phases at 48 tokens
+    assert cost.flops == pytest.approx((256 + 256 + 2 * 256) * forward)  # SEmb: mnli and xnli; LogME: none, mnli
