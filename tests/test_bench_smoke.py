@@ -122,7 +122,8 @@ def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[
 @pytest.mark.timeout(300)
 def test_startup_benchmark_prints_its_figure_last() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "startup", "--repeats", "1", "--train-size", "128",
-                           "--no-warmup", "--no-breakdown"], cwd=REPO, capture_output=True, text=True, timeout=280)
+                           "--no-warmup", "--no-breakdown", "--workers", "1"], cwd=REPO, capture_output=True, text=True,
+                          timeout=280)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert re.fullmatch(r"startup: \d+\.\d{2} \(target <= 1\.3; warm raytl trial .* median \[min\] of 1 per-repeat "
