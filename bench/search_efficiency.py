@@ -31,6 +31,8 @@ s and the scheduler given; the noise is seeded s.
 Steps are counted as `raytl simulate` counts them: an intermediate phase once per distinct phase, target phases as
 far as each trial got. The figure is the median over seeds of (steps until every target's incumbent names its
 planted task and keeps naming it to the end) / (grid steps); a seed that never gets there counts as infinite.
+Each figure is also given in FLOPs (each step priced by its model and phase, as `raytl plan` prices it): the grid
+spends most of its compute on `large`, whose step costs ~3.5x `base`'s, and the size ladder decides on `base`.
 `--sweep` also runs the reduction factors and grace periods of `--sweep-rf` x `--sweep-grace`. `--defaults-of
 large` puts every intermediate task of the named models at default rates into `search.points_to_evaluate` (first in
 each study; `--defaults-first` does it for every model). The last line is the figure, with the curve model and the
@@ -41,66 +43,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import statistics
 
-from scipy.stats import spearmanr
-
+from bench._planted_tables import MODEL_DROP, planted_table, prior_quality
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.first_pass import ladder_order, rungs
-from raytl.search.sim_table import Cell, TransferTable
-from raytl.search.simulate import SimResult, grid_steps, simulate
+from raytl.search.sim_cost import step_prices
+from raytl.search.sim_table import TransferTable
+from raytl.search.simulate import SimResult, grid_compute, grid_steps, simulate, trial_plan
 from raytl.search.space import default_lrs
 from raytl.tasks import INTERMEDIATE_TASKS
-
-MODEL_DROP = {"large": (0.0, 0.0), "base": (4.0, 8.0)}  # points below the target's base score (other models: 0)
-
-
-def planted_table(seed: int, targets: list[str], intermediates: list[str], args: argparse.Namespace
-                  ) -> tuple[TransferTable, dict[str, str]]:
-    """A table whose best intermediate task per target is planted; returns it with the planted tasks."""
-    rng = random.Random(seed)
-    curves = random.Random(f"shared-curves-{seed}")  # `shared`: the scores' draws stay those of `independent`
-    priors = random.Random(f"priors-{seed}")  # the prior's draws leave the table's scores as they were
-    trained = [task for task in intermediates if task != NO_INTERMEDIATE]
-    cells, planted = {}, {}
-    for target in targets:
-        base = rng.uniform(55.0, 80.0)
-        effects = {task: rng.gauss(0.0, args.spread) for task in trained} | {NO_INTERMEDIATE: 0.0}
-        planted[target] = rng.choice(trained)
-        effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
-        for model in args.models:
-            prior = prior_scores(effects, trained, args.prior_rho, priors)
-            drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
-            shared_gap, shared_tau = curves.uniform(15.0, 30.0), curves.uniform(0.1, 0.4)
-            for task in intermediates:
-                gap, tau = rng.uniform(15.0, 30.0), rng.uniform(0.1, 0.4)
-                if args.curves == "shared":
-                    gap = max(0.0, shared_gap + curves.gauss(0.0, args.gap_jitter))
-                    tau = shared_tau * math.exp(curves.gauss(0.0, args.tau_jitter))
-                cells[(model, task, target)] = Cell(
-                    score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
-                    gap=gap, tau=tau, prior=prior.get(task))
-    return TransferTable(cells), planted
-
-
-def prior_scores(effects: dict[str, float], trained: list[str], rho: float, rng: random.Random) -> dict[str, float]:
-    """A prior of Spearman correlation about `rho` with the true gains: a Gaussian copula, Pearson
-    2 sin(pi rho / 6) between the standardised gains and the prior (Kruskal 1958), fresh noise per model x target."""
-    gains = [effects[task] for task in trained]
-    mean, sd = statistics.mean(gains), statistics.pstdev(gains) or 1.0
-    pearson = 2 * math.sin(math.pi * rho / 6)
-    return {task: pearson * (effects[task] - mean) / sd + math.sqrt(1 - pearson**2) * rng.gauss(0.0, 1.0)
-            for task in trained}
-
-
-def prior_quality(table: TransferTable, targets: list[str], args: argparse.Namespace) -> float:
-    """The realised mean Spearman correlation of the table's prior with the true gains, over model x target."""
-    trained = [task for task in args.intermediates if task != NO_INTERMEDIATE]
-    values = [spearmanr([table.cell(m, t, target).prior for t in trained],
-                        [table.cell(m, t, target).score for t in trained]).statistic
-              for m in args.models for target in targets]
-    return statistics.mean(values)
 
 
 def first_pass_settings(args: argparse.Namespace, prior: bool) -> dict[str, object]:
@@ -131,46 +83,51 @@ def bench_space(seed: int, args: argparse.Namespace, rf: float, grace: int, prio
 
 
 def design_bound(space: SearchSpace, table: TransferTable, planted: dict[str, str], prior: bool,
-                 oracle_k: bool = False) -> float:
+                 oracle_k: bool = False) -> tuple[float, float]:
     """The fewest steps a first pass of this design could pay to find every planted task, as a share of the grid:
     an oracle that, at the first model of the pass, trains each candidate's intermediate phase once, takes every
     candidate to the first rung (no design can rank a task it never evaluated) and only the planted task on to the
     end of the phase. The candidates are every task without a prior and the prior's `top_k` with one (infinite when
     a target's planted task is not among them); `oracle_k`: each target's prior list cut just below its planted
-    task, as if the search knew where it sits."""
-    model, union, target_steps = ladder_order(space)[0], set(), 0
+    task, as if the search knew where it sits. Returns (share of the grid's steps, share of its FLOPs)."""
+    model, union, target_steps, target_flops = ladder_order(space)[0], set(), 0, 0.0
+    prices = step_prices(space, {t.name: t.steps for t in trial_plan(space, 0).targets})
     for target in space.targets:
         tasks = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
         if prior:
             tasks = sorted(tasks, key=lambda task: table.cell(model, task, target).prior or 0.0, reverse=True)
             tasks = tasks[:tasks.index(planted[target]) + 1 if oracle_k else space.search.top_k]
         if planted[target] not in tasks:
-            return math.inf
+            return math.inf, math.inf
         union.update(tasks)
         first, total = rungs(space, target)[0], space.target_phase(target).max_steps
-        target_steps += (len(tasks) + 1) * first + (total - first)  # type: ignore[operator]
-    return (len(union) * space.intermediate.max_steps + target_steps) / grid_steps(space)  # type: ignore[operator]
+        steps = (len(tasks) + 1) * first + (total - first)  # type: ignore[operator]
+        target_steps, target_flops = target_steps + steps, target_flops + steps * prices.target[(model, target)]
+    intermediate = len(union) * space.intermediate.max_steps  # type: ignore[operator]
+    return ((intermediate + target_steps) / grid_steps(space),
+            (intermediate * prices.intermediate[model] + target_flops) / grid_compute(space))
 
 
 def bounds_by_top_k(args: argparse.Namespace, rf: float, grace: int) -> str:
-    """The prior design's bound at every `top_k`: whether any k could reach the target, whatever the halving does."""
+    """The prior design's bound at every `top_k` (steps / FLOPs): whether any k could reach the target, whatever the
+    halving does."""
     trained = len([task for task in args.intermediates if task != NO_INTERMEDIATE])
     tables = [planted_table(seed, args.targets, args.intermediates, args) for seed in range(args.seeds)]
-    figures = []
-    for top_k in range(1, trained + 1):
-        settings = argparse.Namespace(**{**vars(args), "top_k": top_k})
-        bounds = [design_bound(bench_space(seed, settings, rf, grace, prior=True), table, planted, prior=True)
-                  for seed, (table, planted) in enumerate(tables)]
-        figures.append(f"{top_k}: {statistics.median(bounds):.3f}")
-    oracle = [design_bound(bench_space(seed, args, rf, grace, prior=True), table, planted, prior=True, oracle_k=True)
-              for seed, (table, planted) in enumerate(tables)]
-    return ", ".join(figures) + f"; k known per target (an oracle): {statistics.median(oracle):.3f}"
+
+    def median_bound(settings: argparse.Namespace, oracle_k: bool = False) -> str:
+        bounds = [design_bound(bench_space(seed, settings, rf, grace, prior=True), table, planted, prior=True,
+                               oracle_k=oracle_k) for seed, (table, planted) in enumerate(tables)]
+        return "/".join(f"{statistics.median(b[unit] for b in bounds):.3f}" for unit in (0, 1))
+
+    figures = [f"{k}: {median_bound(argparse.Namespace(**{**vars(args), 'top_k': k}))}" for k in range(1, trained + 1)]
+    return ", ".join(figures) + f"; k known per target (an oracle): {median_bound(args, oracle_k=True)}"
 
 
 def run_setting(args: argparse.Namespace, rf: float, grace: int, prior: bool = False
-                ) -> tuple[float, list[SimResult]]:
-    """Every seed under one scheduler setting, with or without the prior: (median found / grid, results)."""
-    results, ratios, quality, bounds = [], [], [], []
+                ) -> tuple[tuple[float, float], list[SimResult]]:
+    """Every seed under one scheduler setting, with or without the prior: ((median found / grid in steps, in
+    FLOPs), results)."""
+    results, ratios, flops, quality, bounds = [], [], [], [], []
     for seed in range(args.seeds):
         table, planted = planted_table(seed, args.targets, args.intermediates, args)
         space = bench_space(seed, args, rf, grace, prior)
@@ -179,16 +136,20 @@ def run_setting(args: argparse.Namespace, rf: float, grace: int, prior: bool = F
             raise RuntimeError(f"the table's best intermediate tasks {result.truth} are not the planted {planted}")
         grid = grid_steps(space)
         ratios.append(math.inf if result.found_at is None else result.found_at / grid)
+        flops.append(math.inf if result.found_at_flops is None else result.found_at_flops / grid_compute(space))
         results.append(result)
         quality.append(prior_quality(table, args.targets, args))
-        bounds.append(design_bound(space, table, planted, prior) if args.first_pass == "halving" else math.nan)
-        print(_seed_line(result, grid) + (f"; prior Spearman {quality[-1]:.2f}" if prior else "")
-              + f"; design bound {bounds[-1]:.3f}", flush=True)
+        bounds.append(design_bound(space, table, planted, prior) if args.first_pass == "halving"
+                      else (math.nan, math.nan))
+        print(_seed_line(result, grid) + f"; FLOPs: found at {flops[-1]:.3f} of the grid's"
+              + (f"; prior Spearman {quality[-1]:.2f}" if prior else "")
+              + f"; design bound {bounds[-1][0]:.3f} (FLOPs {bounds[-1][1]:.3f})", flush=True)
     if prior:
         print(f"  prior: mean Spearman with the true gains {statistics.mean(quality):.2f} (asked {args.prior_rho:g})")
     print(f"  design bound (an oracle first pass: every candidate to the first rung, the planted one to the end): "
-          f"median {statistics.median(bounds):.3f}", flush=True)
-    return statistics.median(ratios), results
+          f"median {statistics.median(b[0] for b in bounds):.3f} of the grid's steps, "
+          f"{statistics.median(b[1] for b in bounds):.3f} of its FLOPs", flush=True)
+    return (statistics.median(ratios), statistics.median(flops)), results
 
 
 def _seed_line(result: SimResult, grid: int) -> str:
@@ -232,18 +193,23 @@ def main(argv: list[str]) -> None:
     for rf, grace in settings:
         print(f"scheduler {args.scheduler}: reduction factor {rf:g}, grace period {grace} evaluation(s)", flush=True)
         figures[(rf, grace)], results = run_setting(args, rf, grace)
-        print(f"  median found / grid: {figures[(rf, grace)]:.3f}; {cause(results)}", flush=True)
+        print(f"  median found / grid: {_figures(figures[(rf, grace)])}; {cause(results)}", flush=True)
     (rf, grace), best = min(figures.items(), key=lambda item: item[1])
-    with_prior = math.nan
+    with_prior = (math.nan, math.nan)
     if args.first_pass == "halving":
         print(f"with a prior of Spearman {args.prior_rho:g} (top_k {args.top_k}):", flush=True)
         with_prior, results = run_setting(args, rf, grace, prior=True)
-        print(f"  median found / grid: {with_prior:.3f}; {cause(results)}", flush=True)
-        print(f"  design bound by top_k, median of {args.seeds} seeds: {bounds_by_top_k(args, rf, grace)}", flush=True)
-    print(f"search_efficiency: {best:.3f} (target <= 0.2; steps until the incumbent names the planted best "
+        print(f"  median found / grid: {_figures(with_prior)}; {cause(results)}", flush=True)
+        print(f"  design bound by top_k (steps/FLOPs), median of {args.seeds} seeds: "
+              f"{bounds_by_top_k(args, rf, grace)}", flush=True)
+    print(f"search_efficiency: {best[0]:.3f} (target <= 0.2; steps until the incumbent names the planted best "
           f"intermediate of all {len(args.targets)} targets / full grid, median of {args.seeds} seeds; "
-          f"{_design(args, rf, grace)}) with prior: {with_prior:.3f} (target <= 0.1 at prior Spearman "
-          f"{args.prior_rho:g}, top_k {args.top_k})")
+          f"{_design(args, rf, grace)}) with prior: {with_prior[0]:.3f} (target <= 0.1 at prior Spearman "
+          f"{args.prior_rho:g}, top_k {args.top_k}); in FLOPs: {best[1]:.3f}, with prior {with_prior[1]:.3f}")
+
+
+def _figures(figures: tuple[float, float]) -> str:
+    return f"{figures[0]:.3f} of the steps, {figures[1]:.3f} of the FLOPs"
 
 
 def _design(args: argparse.Namespace, rf: float, grace: int) -> str:

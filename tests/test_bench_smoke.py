@@ -110,7 +110,8 @@ def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[
     assert re.fullmatch(r"search_efficiency: (\d+\.\d{3}|inf) \(target <= 0\.2; .* median of 1 seeds; shared "
                         r"curves; first pass: synchronous halving, ladder carry_k 2, 2 finalists; asha rf 2 grace 2, "
                         r"per_target, 2 trials per study, 4 at once\) with prior: (\d+\.\d{3}|inf) \(target <= 0\.1 "
-                        r"at prior Spearman 0\.6, top_k 1\)", lines[-1])
+                        r"at prior Spearman 0\.6, top_k 1\); in FLOPs: (\d+\.\d{3}|inf), with prior (\d+\.\d{3}|inf)",
+                        lines[-1])
     assert any(line.startswith("  prior: mean Spearman with the true gains") for line in lines)
     assert any(line.startswith("curves: shared (per model x target gap") for line in lines)
     assert any(re.match(r"  seed 0: found at ", line) for line in lines)

@@ -10,6 +10,7 @@ import pytest
 
 from raytl.config import NoScheduler, parse_space
 from raytl.errors import InputError
+from raytl.models.zoo import resolve_model
 from raytl.pipeline.progress import Progress, TargetResult, trial_metrics
 from raytl.search import sim_trial
 from raytl.search.sim_table import Cell, TransferTable, evaluation_rng
@@ -104,10 +105,13 @@ def test_simulated_trial_reports_a_real_trials_keys(monkeypatch: pytest.MonkeyPa
     assert reports[-1]["objective"] == pytest.approx((reports[-1]["dev:xnli"] + reports[-1]["dev:tatoeba"]) / 2)
 
 
+def events_config(intermediate: str, lr: float = 2e-3) -> dict:
+    return {"model": "tiny", "intermediate": intermediate, "lr_intermediate": lr, "lr_target": 1e-3, "seed": 0}
+
+
 def _event(trial: str, step: int, intermediate: str, finished: tuple[str, ...], scores: dict[str, float],
            lr: float = 2e-3) -> Event:
-    config = {"model": "tiny", "intermediate": intermediate, "lr_intermediate": lr, "lr_target": 1e-3, "seed": 0}
-    return Event(trial, config, step, finished, tuple(PLANTED), scores)
+    return Event(trial, events_config(intermediate, lr), step, finished, tuple(PLANTED), scores)
 
 
 def test_costs_count_shared_intermediate_phases_once_and_find_the_truth(tmp_path: Path) -> None:
@@ -132,18 +136,45 @@ def test_costs_count_shared_intermediate_phases_once_and_find_the_truth(tmp_path
     assert analyse(space, events[:-1], dict(PLANTED)).found_at is None
 
 
-def test_report_prices_the_steps_as_the_plan_does(tmp_path: Path) -> None:
-    from raytl.search.compute_plan import steps_gpu_hours
-    from raytl.search.simulate import format_report
+def test_flops_price_each_step_by_its_model_and_target(tmp_path: Path) -> None:
+    from raytl.search.sim_cost import gpu_hours, step_prices
+    from raytl.search.simulate import format_report, grid_compute
+    from raytl.training.memory import step_flops
 
-    space = sim_space(tmp_path)
-    events = [_event("a", 40, "mnli", ("xnli",), {"xnli": 60.0}), _event("c", 40, "qqp", ("xnli",), {"xnli": 66.0})]
+    # intermediate 30 steps at length 128; pawsx's steps longer than xnli's
+    space = parse_space({**sim_space(tmp_path).model_dump(mode="json"), "models": ["tiny", "tiny4"],
+                         "target_overrides": {"pawsx": {"max_length": 256}}})
+    prices = step_prices(space, {"xnli": 40, "pawsx": 40})
+    entries = {name: resolve_model(name) for name in ("tiny", "tiny4")}
+    assert prices.target[("tiny", "pawsx")] == step_flops(entries["tiny"], 16, 256) > prices.target[("tiny", "xnli")]
+    assert prices.intermediate["tiny4"] == step_flops(entries["tiny4"], 16, 128) > prices.intermediate["tiny"]
+    # a joint trial's steps 30..50 are 10 of xnli's and 10 of pawsx's
+    assert prices.target_flops("tiny", ("xnli", "pawsx"), 30, 50) == pytest.approx(
+        10 * prices.target[("tiny", "xnli")] + 10 * prices.target[("tiny", "pawsx")])
+
+    events = [_event("a", 40, "mnli", ("xnli",), {"xnli": 60.0}),
+              _event("c", 50, "qqp", ("xnli",), {"xnli": 66.0}),
+              Event("d", {**events_config("mnli"), "model": "tiny4"}, 40, ("xnli",), tuple(PLANTED), {"xnli": 61.0})]
     result = analyse(space, events, dict(PLANTED))
-    inter, target = result.intermediate_steps, result.steps - result.intermediate_steps
-    hours = steps_gpu_hours(space, inter, target)
-    assert inter > 0 and target > 0 and hours > 0
-    assert steps_gpu_hours(space, 2 * inter, 2 * target) == pytest.approx(2 * hours)
-    assert f"~{hours:.3g} GPU-hours at raytl plan's prices, MFU 0.35" in format_report(space, [result])
+    expected = (2 * 30 * prices.intermediate["tiny"] + 30 * prices.intermediate["tiny4"]
+                + 80 * prices.target[("tiny", "xnli")] + 10 * prices.target[("tiny", "pawsx")]
+                + 40 * prices.target[("tiny4", "xnli")])
+    assert result.flops == pytest.approx(expected)
+    grid = (2 * 30 * (prices.intermediate["tiny"] + prices.intermediate["tiny4"])
+            + 3 * 40 * sum(prices.target[(m, t)] for m in ("tiny", "tiny4") for t in PLANTED))
+    assert grid_compute(space) == pytest.approx(grid)
+    report = format_report(space, [result])
+    assert f"~{gpu_hours(space, result.flops):.3g} GPU-hours)" in report and "MFU 0.35" in report
+
+
+def test_found_is_counted_in_steps_and_flops(tmp_path: Path) -> None:
+    space = sim_space(tmp_path)
+    events = [_event("c", 40, "qqp", ("xnli",), {"xnli": 66.0}),
+              _event("c", 80, "qqp", ("xnli", "pawsx"), {"xnli": 66.0, "pawsx": 61.0}),
+              _event("d", 80, "mnli", ("xnli", "pawsx"), {"xnli": 58.0, "pawsx": 64.0}, lr=1e-3)]
+    result = analyse(space, events, dict(PLANTED))
+    assert result.found_at == result.steps and result.found_at_flops == pytest.approx(result.flops)
+    assert analyse(space, events[:2], dict(PLANTED)).found_at_flops is None
 
 
 def test_grid_steps() -> None:

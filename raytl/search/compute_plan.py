@@ -142,24 +142,6 @@ def search_gpu_hours(space: SearchSpace, costs: list[PhaseCost]) -> float:
     return per_trial / len(space.models) * trials_with_first_pass(space)
 
 
-def steps_gpu_hours(space: SearchSpace, intermediate_steps: int, target_steps: int) -> float:
-    """GPU-hours of optimizer steps counted as `raytl simulate` counts them, priced as `raytl plan` prices them: a
-    step costs the mean over the searched models (and, for target steps, the targets) of one step's FLOPs.
-
-    >>> from raytl.search.plan import load_checked
-    >>> space = load_checked("search_spaces/phang2020.yaml")
-    >>> xnli = next(c for c in phase_costs(space) if c.phase == "target xnli")
-    >>> round(steps_gpu_hours(space, 0, xnli.steps) / xnli.gpu_hours, 2)  # the QA targets' 384-token steps cost more
-    1.19
-    """
-    models = list(entries(space).values())
-    intermediate = sum(_step_flops(entry, space.intermediate) for entry in models) / len(models)
-    target = sum(_step_flops(entry, space.target_phase(t)) for entry in models for t in space.targets) / (
-        len(models) * len(space.targets))
-    flops = intermediate_steps * intermediate + target_steps * target
-    return flops / (mfu_source(space)[0] * peak_flops(space)) / 3600
-
-
 def gpus_per_trial(space: SearchSpace) -> float:
     return space.resources.num_workers * max(space.resources.gpus_per_worker, 1.0)
 

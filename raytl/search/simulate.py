@@ -4,7 +4,8 @@ the space's scheduler), with trials that read a transfer table instead of traini
 Researchers use it to choose a scheduler and a budget before spending GPU-hours; tests use it to check the search
 layer in seconds. Costs are counted in optimizer steps, as the phase store shares them: an intermediate phase's
 steps once per distinct (model, intermediate task, learning rate, seed), a target phase's steps as far as each
-trial got. The per-target incumbent is the trial with the best reported `score:TARGET` among trials that finished
+trial got; and in training FLOPs, each step priced by its model and phase as `raytl plan` prices it
+(`sim_cost.py`). The per-target incumbent is the trial with the best reported `score:TARGET` among trials that finished
 that target; the truth is the table's best (model, intermediate task) per target at default learning rates.
 
 In Python (Ray starts): `results = simulate(space, TransferTable.load("transfer.csv"), seeds=5)`, then
@@ -26,9 +27,10 @@ from ray import tune
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
-from raytl.search.compute_plan import mfu_source, steps_gpu_hours
+from raytl.search.compute_plan import mfu_source
 from raytl.search.first_pass import finalist_space, run_first_pass
 from raytl.search.optuna_searcher import TransferSearch
+from raytl.search.sim_cost import StepPrices, gpu_hours, grid_flops, step_prices
 from raytl.search.sim_first_pass import simulated_round, table_prior
 from raytl.search.sim_table import TransferTable
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
@@ -70,6 +72,8 @@ class SimResult:
     changes: list[Incumbent] = field(default_factory=list)
     steps: int = 0
     found_at: int | None = None  # steps after which every target's incumbent stayed the truth
+    flops: float = 0.0  # `steps`, each priced by its model and phase
+    found_at_flops: float | None = None  # the FLOPs spent at `found_at`
     trials: int = 0
     intermediate_steps: int = 0  # the part of `steps` spent on intermediate phases
     intermediate_phases: int = 0  # distinct intermediate trainings paid (model, task, learning rate, seed)
@@ -191,13 +195,16 @@ def _tuner(space: SearchSpace, searcher: TransferSearch, table: TransferTable, n
 def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], seed: int = 0) -> SimResult:
     """Steps spent after each event, per-target incumbents over time, and when all were right for good."""
     result = SimResult(seed=seed, truth=truths)
+    prices = step_prices(space, {target.name: target.steps for target in trial_plan(space, 0).targets})
     last_step: dict[str, int] = {}
     phases: set[tuple[Any, ...]] = set()
     best: dict[str, Incumbent] = {}
-    right_since: int | None = None
+    right_since: tuple[int, float] | None = None
     counted: set[tuple[str, str, bool]] = set()
     for event in events:
-        result.steps += _cost(space, event, last_step, phases)
+        steps, flops = _cost(space, prices, event, last_step, phases)
+        result.steps += steps
+        result.flops += flops
         _count_truth(result, event, counted)
         for target in event.finished:
             score = event.scores[target]
@@ -206,8 +213,9 @@ def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], see
                                          score)
                 result.changes.append(best[target])
         right = all(t in best and best[t].intermediate == truths[t] for t in truths)
-        right_since = (right_since if right_since is not None else result.steps) if right else None
-    result.found_at, result.trials = right_since, len(last_step)
+        right_since = (right_since or (result.steps, result.flops)) if right else None
+    result.found_at, result.found_at_flops = right_since or (None, None)
+    result.trials = len(last_step)
     last = {event.trial_id: event for event in events}
     result.stopped = sum(len(event.finished) < len(event.targets) for event in last.values())
     result.intermediate_phases = len(phases)
@@ -227,40 +235,54 @@ def _count_truth(result: SimResult, event: Event, counted: set[tuple[str, str, b
                 counts[finished] += 1
 
 
-def _cost(space: SearchSpace, event: Event, last_step: dict[str, int], phases: set[tuple[Any, ...]]) -> int:
-    """Steps an event adds: the trial's new target steps, plus its intermediate phase if no trial trained it."""
-    steps = event.step - last_step.get(event.trial_id, 0)
+def _cost(space: SearchSpace, prices: StepPrices, event: Event, last_step: dict[str, int],
+          phases: set[tuple[Any, ...]]) -> tuple[int, float]:
+    """Steps and FLOPs an event adds: the trial's new target steps, plus its intermediate phase if no trial
+    trained it."""
+    model, before = event.config["model"], last_step.get(event.trial_id, 0)
+    steps = max(event.step - before, 0)
+    flops = prices.target_flops(model, event.targets, before, event.step)
     if event.trial_id not in last_step:
         config = event.config
-        phase = (config["model"], config["intermediate"], config.get("lr_intermediate"), config.get("seed"))
+        phase = (model, config["intermediate"], config.get("lr_intermediate"), config.get("seed"))
         if config["intermediate"] != NO_INTERMEDIATE and phase not in phases:
             phases.add(phase)
             steps += space.intermediate.max_steps  # type: ignore[operator]
-    last_step[event.trial_id] = max(event.step, last_step.get(event.trial_id, 0))
-    return max(steps, 0)
+            flops += space.intermediate.max_steps * prices.intermediate[model]  # type: ignore[operator]
+    last_step[event.trial_id] = max(event.step, before)
+    return steps, flops
 
 
-def median_found(results: list[SimResult]) -> float:
-    """Median steps until all targets were found; a search that never found them counts as infinite."""
-    return statistics.median([math.inf if r.found_at is None else r.found_at for r in results])
+def median_found(results: list[SimResult], flops: bool = False) -> float:
+    """Median steps (or FLOPs) until all targets were found; a search that never found them counts as infinite."""
+    found = [r.found_at_flops if flops else r.found_at for r in results]
+    return statistics.median([math.inf if f is None else f for f in found])
+
+
+def grid_compute(space: SearchSpace) -> float:
+    """FLOPs of the full grid run to completion."""
+    return grid_flops(space, step_prices(space, {t.name: t.steps for t in trial_plan(space, 0).targets}))
 
 
 def format_report(space: SearchSpace, results: list[SimResult]) -> str:
-    """Per seed: the incumbent over time, steps spent, when all targets were found; then the median."""
-    grid = grid_steps(space)
-    lines = [f"grid (every model x intermediate at default lrs, run to completion): {grid:,} steps",
+    """Per seed: the incumbent over time, steps spent, when all targets were found; then the median, in steps and
+    in FLOPs (a step of a larger model costs more: the size ladder saves compute that steps do not show)."""
+    grid, compute = grid_steps(space), grid_compute(space)
+    lines = [f"grid (every model x intermediate at default lrs, run to completion): {grid:,} steps, "
+             f"~{gpu_hours(space, compute):.3g} GPU-hours at raytl plan's prices, MFU {mfu_source(space)[0]:g}",
              "truth (best intermediate per target): " + ", ".join(f"{t}: {i}" for t, i in results[0].truth.items())]
     for result in results:
         states = ", ".join(f"{count} {state}" for state, count in sorted(result.optuna_states.items()))
-        hours = steps_gpu_hours(space, result.intermediate_steps, result.steps - result.intermediate_steps)
         lines.append(f"seed {result.seed}: {result.trials} trials ({result.stopped} stopped early; Optuna: {states}), "
                      f"{result.steps:,} steps spent ({result.intermediate_steps:,} on intermediate phases; "
-                     f"~{hours:.3g} GPU-hours at raytl plan's prices, MFU {mfu_source(space)[0]:g})")
+                     f"~{gpu_hours(space, result.flops):.3g} GPU-hours)")
         lines += [f"  {c.steps:>10,} steps  {c.target}: {c.intermediate} ({c.model}) {c.score:.2f}"
                   for c in result.changes]
         found = "never (a target's incumbent is not the truth at the end)" if result.found_at is None else (
-            f"at {result.found_at:,} steps = {result.found_at / grid:.3f} of the grid")
+            f"at {result.found_at:,} steps = {result.found_at / grid:.3f} of the grid's steps, "
+            f"{result.found_at_flops / compute:.3f} of its FLOPs")  # type: ignore[operator]
         lines.append(f"  every target's incumbent names its best intermediate: {found}")
     median = median_found(results)
-    lines.append(f"median over {len(results)} seed(s): found at {median:,.0f} steps = {median / grid:.3f} of the grid")
+    lines.append(f"median over {len(results)} seed(s): found at {median:,.0f} steps = {median / grid:.3f} of the "
+                 f"grid's steps, {median_found(results, flops=True) / compute:.3f} of its FLOPs")
     return "\n".join(lines)

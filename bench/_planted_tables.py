@@ -1,0 +1,64 @@
+"""The transfer tables `bench search_efficiency` searches: per seed a planted best intermediate task per target,
+learning curves of one of two models (`--curves`), and a prior of controlled quality (see that benchmark's
+docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+
+from scipy.stats import spearmanr
+
+from raytl.config import NO_INTERMEDIATE
+from raytl.search.sim_table import Cell, TransferTable
+
+MODEL_DROP = {"large": (0.0, 0.0), "base": (4.0, 8.0)}  # points below the target's base score (other models: 0)
+
+
+def planted_table(seed: int, targets: list[str], intermediates: list[str], args: argparse.Namespace
+                  ) -> tuple[TransferTable, dict[str, str]]:
+    """A table whose best intermediate task per target is planted; returns it with the planted tasks."""
+    rng = random.Random(seed)
+    curves = random.Random(f"shared-curves-{seed}")  # `shared`: the scores' draws stay those of `independent`
+    priors = random.Random(f"priors-{seed}")  # the prior's draws leave the table's scores as they were
+    trained = [task for task in intermediates if task != NO_INTERMEDIATE]
+    cells, planted = {}, {}
+    for target in targets:
+        base = rng.uniform(55.0, 80.0)
+        effects = {task: rng.gauss(0.0, args.spread) for task in trained} | {NO_INTERMEDIATE: 0.0}
+        planted[target] = rng.choice(trained)
+        effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
+        for model in args.models:
+            prior = prior_scores(effects, trained, args.prior_rho, priors)
+            drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
+            shared_gap, shared_tau = curves.uniform(15.0, 30.0), curves.uniform(0.1, 0.4)
+            for task in intermediates:
+                gap, tau = rng.uniform(15.0, 30.0), rng.uniform(0.1, 0.4)
+                if args.curves == "shared":
+                    gap = max(0.0, shared_gap + curves.gauss(0.0, args.gap_jitter))
+                    tau = shared_tau * math.exp(curves.gauss(0.0, args.tau_jitter))
+                cells[(model, task, target)] = Cell(
+                    score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
+                    gap=gap, tau=tau, prior=prior.get(task))
+    return TransferTable(cells), planted
+
+
+def prior_scores(effects: dict[str, float], trained: list[str], rho: float, rng: random.Random) -> dict[str, float]:
+    """A prior of Spearman correlation about `rho` with the true gains: a Gaussian copula, Pearson
+    2 sin(pi rho / 6) between the standardised gains and the prior (Kruskal 1958), fresh noise per model x target."""
+    gains = [effects[task] for task in trained]
+    mean, sd = statistics.mean(gains), statistics.pstdev(gains) or 1.0
+    pearson = 2 * math.sin(math.pi * rho / 6)
+    return {task: pearson * (effects[task] - mean) / sd + math.sqrt(1 - pearson**2) * rng.gauss(0.0, 1.0)
+            for task in trained}
+
+
+def prior_quality(table: TransferTable, targets: list[str], args: argparse.Namespace) -> float:
+    """The realised mean Spearman correlation of the table's prior with the true gains, over model x target."""
+    trained = [task for task in args.intermediates if task != NO_INTERMEDIATE]
+    values = [spearmanr([table.cell(m, t, target).prior for t in trained],
+                        [table.cell(m, t, target).score for t in trained]).statistic
+              for m in args.models for target in targets]
+    return statistics.mean(values)
