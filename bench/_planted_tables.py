@@ -62,3 +62,19 @@ def prior_quality(table: TransferTable, targets: list[str], args: argparse.Names
                         [table.cell(m, t, target).score for t in trained]).statistic
               for m in args.models for target in targets]
     return statistics.mean(values)
+
+
+def prior_recall(args: argparse.Namespace, draws: int = 20_000, seed: int = 0) -> list[float]:
+    """Recall@k of the planted task in the prior's order, k = 1..(trained tasks): the share of `draws` generated
+    targets (effects, planted task and prior drawn as `planted_table` draws them) whose planted task is among the
+    prior's top k."""
+    rng, priors = random.Random(f"recall-{seed}"), random.Random(f"recall-priors-{seed}")
+    trained = [task for task in args.intermediates if task != NO_INTERMEDIATE]
+    ranks = []
+    for _ in range(draws):
+        effects = {task: rng.gauss(0.0, args.spread) for task in trained}
+        best = rng.choice(trained)
+        effects[best] = max(v for k, v in effects.items() if k != best) + args.margin
+        prior = prior_scores(effects, trained, args.prior_rho, priors)
+        ranks.append(sorted(trained, key=prior.__getitem__, reverse=True).index(best) + 1)
+    return [sum(rank <= k for rank in ranks) / draws for k in range(1, len(trained) + 1)]

@@ -3,7 +3,7 @@ against the full grid run to completion: `raytl simulate` on a generated transfe
 
 `python -m bench search_efficiency [--seeds 5] [--curves shared|independent] [--mode per_target]
 [--num-trials 16] [--defaults-first | --defaults-of large] [--scheduler asha] [--reduction-factor 2]
-[--grace-period 2] [--sweep]`
+[--grace-period 2] [--sweep] [--prior-rho 0.6] [--top-k K | --recall 0.95]`
 
 Per seed s, a transfer table is generated from s: per target a base score (the `base` model 4-8 points below
 `large`), an effect per intermediate task ~ N(0, `--spread`) (the `none` baseline 0), and one PLANTED best task,
@@ -33,6 +33,9 @@ far as each trial got. The figure is the median over seeds of (steps until every
 planted task and keeps naming it to the end) / (grid steps); a seed that never gets there counts as infinite.
 Each figure is also given in FLOPs (each step priced by its model and phase, as `raytl plan` prices it): the grid
 spends most of its compute on `large`, whose step costs ~3.5x `base`'s, and the size ladder decides on `base`.
+The first pass runs twice per seed: without a prior, then with a generated prior of Spearman `--prior-rho` and its
+top k tasks per target as the candidates; k defaults to the smallest whose recall@k of a target's best task (the
+share of 20,000 generated targets whose planted task is in the prior's top k, printed) reaches `--recall` 0.95.
 `--sweep` also runs the reduction factors and grace periods of `--sweep-rf` x `--sweep-grace`. `--defaults-of
 large` puts every intermediate task of the named models at default rates into `search.points_to_evaluate` (first in
 each study; `--defaults-first` does it for every model). The last line is the figure, with the curve model and the
@@ -45,7 +48,7 @@ import argparse
 import math
 import statistics
 
-from bench._planted_tables import MODEL_DROP, planted_table, prior_quality
+from bench._planted_tables import MODEL_DROP, planted_table, prior_quality, prior_recall
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.first_pass import ladder_order, rungs
 from raytl.search.sim_cost import step_prices
@@ -197,7 +200,11 @@ def main(argv: list[str]) -> None:
     (rf, grace), best = min(figures.items(), key=lambda item: item[1])
     with_prior = (math.nan, math.nan)
     if args.first_pass == "halving":
-        print(f"with a prior of Spearman {args.prior_rho:g} (top_k {args.top_k}):", flush=True)
+        recall = prior_recall(args)
+        args.top_k = args.top_k or next(k for k, share in enumerate(recall, 1) if share >= args.recall)
+        print(f"with a prior of Spearman {args.prior_rho:g} (top_k {args.top_k}); its recall@k of a target's best task "
+              f"(generated, 20,000 targets): " + ", ".join(f"{k}: {share:.3f}" for k, share in enumerate(recall, 1)),
+              flush=True)
         with_prior, results = run_setting(args, rf, grace, prior=True)
         print(f"  median found / grid: {_figures(with_prior)}; {cause(results)}", flush=True)
         print(f"  design bound by top_k (steps/FLOPs), median of {args.seeds} seeds: "
@@ -262,7 +269,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                         help="search.ladder: smallest model first, a larger one tries the carry-k best")
     parser.add_argument("--carry-k", type=int, default=2)
     parser.add_argument("--finalists", type=int, default=2)
-    parser.add_argument("--top-k", type=int, default=5, help="with the prior: intermediate tasks per target trained")
+    parser.add_argument("--top-k", type=int, default=0, help="with the prior: intermediate tasks per target trained "
+                        "(default: the smallest k whose recall@k of the best task reaches --recall)")
+    parser.add_argument("--recall", type=float, default=0.95, help="per-target recall the default top_k keeps")
     parser.add_argument("--prior-rho", type=float, default=0.6, help="the generated prior's Spearman with the gains")
     parser.add_argument("--margin", type=float, default=1.0, help="points the planted task beats the next best")
     parser.add_argument("--spread", type=float, default=1.5, help="standard deviation of task effects, points")

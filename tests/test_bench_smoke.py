@@ -93,6 +93,16 @@ def test_curve_models_share_the_scores_and_differ_in_the_curves() -> None:
     assert shared != independent
 
 
+def test_prior_recall_grows_with_k_and_matches_the_copula() -> None:
+    from bench._planted_tables import prior_recall
+    from bench.search_efficiency import _parse
+
+    recall = prior_recall(_parse([]), draws=4000)
+    assert len(recall) == 12 and recall == sorted(recall) and recall[-1] == 1.0
+    assert 0.86 < recall[4] < 0.92, "Spearman 0.6 keeps the best of 12 tasks in its top 5 ~89% of the time"
+    assert prior_recall(_parse(["--prior-rho", "0.9"]), draws=4000)[0] > recall[0] + 0.2, "a better prior ranks higher"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_search_efficiency_prints_its_figure_last(capsys: pytest.CaptureFixture[str]) -> None:
