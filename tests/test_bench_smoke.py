@@ -97,9 +97,10 @@ def test_prior_recall_grows_with_k_and_matches_the_copula() -> None:
     from bench._planted_tables import prior_recall
     from bench.search_efficiency import _parse
 
-    recall = prior_recall(_parse([]), draws=4000)
+    recall = prior_recall(_parse([]))
     assert len(recall) == 12 and recall == sorted(recall) and recall[-1] == 1.0
-    assert 0.86 < recall[4] < 0.92, "Spearman 0.6 keeps the best of 12 tasks in its top 5 ~89% of the time"
+    assert 0.87 < recall[4] < 0.91, "Spearman 0.6 keeps the best of 12 tasks in its top 5 ~89% of the time"
+    assert recall[5] < 0.95 <= recall[6], "so the benchmark's default top_k (recall >= 0.95) is 7"
     assert prior_recall(_parse(["--prior-rho", "0.9"]), draws=4000)[0] > recall[0] + 0.2, "a better prior ranks higher"
 
 

@@ -159,7 +159,8 @@ class SearchConfig(Strict):
     )
     top_k: PositiveInt | None = Field(
         None, description="first_pass: intermediate tasks per target that the first pass trains, the prior's top k "
-        "(the baseline `none` always added); default: every one"
+        "(the baseline `none` always added); default: every one. A cut risks leaving a target's best task out: at a "
+        "prior of Spearman 0.6, 7 of 12 keeps it in 96% of targets, 5 in 90% (Choosing top_k, docs/readme/search.md)"
     )
     ladder: bool = Field(
         False, description="first_pass: the models one after the other, smallest first, every target at each size; a "
