@@ -51,9 +51,8 @@ import statistics
 from bench._planted_tables import MODEL_DROP, planted_table, prior_quality, prior_recall
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.first_pass import ladder_order, rungs
-from raytl.search.sim_cost import step_prices
 from raytl.search.sim_table import TransferTable
-from raytl.search.simulate import SimResult, grid_compute, grid_steps, simulate, trial_plan
+from raytl.search.simulate import SimResult, grid_compute, grid_steps, simulate, step_prices_of
 from raytl.search.space import default_lrs
 from raytl.tasks import INTERMEDIATE_TASKS
 
@@ -94,7 +93,7 @@ def design_bound(space: SearchSpace, table: TransferTable, planted: dict[str, st
     a target's planted task is not among them); `oracle_k`: each target's prior list cut just below its planted
     task, as if the search knew where it sits. Returns (share of the grid's steps, share of its FLOPs)."""
     model, union, target_steps, target_flops = ladder_order(space)[0], set(), 0, 0.0
-    prices = step_prices(space, {t.name: t.steps for t in trial_plan(space, 0).targets})
+    prices = step_prices_of(space)
     for target in space.targets:
         tasks = [task for task in space.intermediate_tasks if task != NO_INTERMEDIATE]
         if prior:

@@ -195,7 +195,7 @@ def _tuner(space: SearchSpace, searcher: TransferSearch, table: TransferTable, n
 def analyse(space: SearchSpace, events: list[Event], truths: dict[str, str], seed: int = 0) -> SimResult:
     """Steps spent after each event, per-target incumbents over time, and when all were right for good."""
     result = SimResult(seed=seed, truth=truths)
-    prices = step_prices(space, {target.name: target.steps for target in trial_plan(space, 0).targets})
+    prices = step_prices_of(space)
     last_step: dict[str, int] = {}
     phases: set[tuple[Any, ...]] = set()
     best: dict[str, Incumbent] = {}
@@ -259,9 +259,14 @@ def median_found(results: list[SimResult], flops: bool = False) -> float:
     return statistics.median([math.inf if f is None else f for f in found])
 
 
+def step_prices_of(space: SearchSpace) -> StepPrices:
+    """Each step's FLOPs, with the target phases' lengths as the simulated trials count them."""
+    return step_prices(space, {target.name: target.steps for target in trial_plan(space, 0).targets})
+
+
 def grid_compute(space: SearchSpace) -> float:
     """FLOPs of the full grid run to completion."""
-    return grid_flops(space, step_prices(space, {t.name: t.steps for t in trial_plan(space, 0).targets}))
+    return grid_flops(space, step_prices_of(space))
 
 
 def format_report(space: SearchSpace, results: list[SimResult]) -> str:
