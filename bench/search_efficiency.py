@@ -48,7 +48,7 @@ import argparse
 import math
 import statistics
 
-from bench._planted_tables import MODEL_DROP, planted_table, prior_quality, prior_recall
+from bench._planted_tables import planted_table, prior_quality, prior_recall
 from raytl.config import NO_INTERMEDIATE, SearchSpace, parse_space
 from raytl.search.first_pass import ladder_order, rungs
 from raytl.search.sim_table import TransferTable
@@ -239,7 +239,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench search_efficiency", description=__doc__.splitlines()[0])
     lists = lambda text: text.split(",")  # noqa: E731
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--models", type=lists, default=list(MODEL_DROP))
+    parser.add_argument("--models", type=lists, default=["large", "base"])
     parser.add_argument("--intermediates", type=lists, default=[NO_INTERMEDIATE, *INTERMEDIATE_TASKS])
     parser.add_argument("--targets", type=lists, default=["xnli", "pawsx", "xquad", "udpos"])
     parser.add_argument("--intermediate-steps", type=int, default=2000)

@@ -78,7 +78,7 @@ def test_curve_models_share_the_scores_and_differ_in_the_curves() -> None:
     from bench.search_efficiency import _parse, planted_table
 
     shared_args, independent_args = _parse([]), _parse(["--curves", "independent"])
-    assert shared_args.curves == "shared", "the default"
+    assert shared_args.curves == "shared" and shared_args.models == ["large", "base"], "the defaults"
     targets = ["xnli", "udpos"]
     shared, planted = planted_table(1, targets, shared_args.intermediates, shared_args)
     independent, same_planted = planted_table(1, targets, independent_args.intermediates, independent_args)
