@@ -29,9 +29,7 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
     cells, planted = {}, {}
     for target in targets:
         base = rng.uniform(55.0, 80.0)
-        effects = {task: rng.gauss(0.0, args.spread) for task in trained} | {NO_INTERMEDIATE: 0.0}
-        planted[target] = rng.choice(trained)
-        effects[planted[target]] = max(v for k, v in effects.items() if k != planted[target]) + args.margin
+        effects, planted[target] = planted_effects(rng, trained, args)
         for model in args.models:
             prior = prior_scores(effects, trained, args.prior_rho, priors)
             drop = rng.uniform(*MODEL_DROP.get(model, (0.0, 0.0)))
@@ -45,6 +43,15 @@ def planted_table(seed: int, targets: list[str], intermediates: list[str], args:
                     score=base - drop + effects[task], noise=args.noise, lr_sensitivity=args.lr_sensitivity,
                     gap=gap, tau=tau, prior=prior.get(task))
     return TransferTable(cells), planted
+
+
+def planted_effects(rng: random.Random, trained: list[str], args: argparse.Namespace) -> tuple[dict[str, float], str]:
+    """One target's effects (points over `none`, which is 0): each trained task ~ N(0, `spread`), and one planted
+    task `margin` above the best of the others, `none` included; returns them with the planted task."""
+    effects = {task: rng.gauss(0.0, args.spread) for task in trained} | {NO_INTERMEDIATE: 0.0}
+    best = rng.choice(trained)
+    effects[best] = max(v for k, v in effects.items() if k != best) + args.margin
+    return effects, best
 
 
 def prior_scores(effects: dict[str, float], trained: list[str], rho: float, rng: random.Random) -> dict[str, float]:
@@ -74,9 +81,7 @@ def prior_recall(args: argparse.Namespace, draws: int = 20_000, seed: int = 0) -
     trained = [task for task in args.intermediates if task != NO_INTERMEDIATE]
     ranks = []
     for _ in range(draws):
-        effects = {task: rng.gauss(0.0, args.spread) for task in trained}
-        best = rng.choice(trained)
-        effects[best] = max(v for k, v in effects.items() if k != best) + args.margin
+        effects, best = planted_effects(rng, trained, args)
         prior = prior_scores(effects, trained, args.prior_rho, priors)
         ranks.append(sorted(trained, key=prior.__getitem__, reverse=True).index(best) + 1)
     return [sum(rank <= k for rank in ranks) / draws for k in range(1, len(trained) + 1)]

@@ -137,7 +137,8 @@ def test_costs_count_shared_intermediate_phases_once_and_find_the_truth(tmp_path
 
 
 def test_flops_price_each_step_by_its_model_and_target(tmp_path: Path) -> None:
-    from raytl.search.sim_cost import gpu_hours, step_prices
+    from raytl.search.compute_plan import flops_gpu_hours
+    from raytl.search.sim_cost import step_prices
     from raytl.search.simulate import format_report, grid_compute
     from raytl.training.memory import step_flops
 
@@ -164,7 +165,7 @@ def test_flops_price_each_step_by_its_model_and_target(tmp_path: Path) -> None:
             + 3 * 40 * sum(prices.target[(m, t)] for m in ("tiny", "tiny4") for t in PLANTED))
     assert grid_compute(space) == pytest.approx(grid)
     report = format_report(space, [result])
-    assert f"~{gpu_hours(space, result.flops):.3g} GPU-hours)" in report and "MFU 0.35" in report
+    assert f"~{flops_gpu_hours(space, result.flops):.3g} GPU-hours)" in report and "MFU 0.35" in report
 
 
 def test_found_is_counted_in_steps_and_flops(tmp_path: Path) -> None:

@@ -105,7 +105,6 @@ def training_rows(space: SearchSpace, phase: PhaseConfig, task: str) -> int | No
 
 def phase_costs(space: SearchSpace) -> list[PhaseCost]:
     """Per searched model: each intermediate task's phase, then each target's."""
-    mfu, peak = mfu_source(space)[0], peak_flops(space)
     costs = []
     for name, entry in entries(space).items():
         phases = [(f"intermediate {task}", space.intermediate, _members(space, task))
@@ -113,8 +112,8 @@ def phase_costs(space: SearchSpace) -> list[PhaseCost]:
         phases += [(f"target {target}", space.target_phase(target), [target]) for target in space.targets]
         for label, phase, tasks in phases:
             steps, unknown = phase_steps(space, phase, tasks)
-            flops = steps * _step_flops(entry, phase)
-            costs.append(PhaseCost(name, label, steps, flops, flops / (mfu * peak) / 3600, unknown))
+            flops = steps * phase_step_flops(entry, phase)
+            costs.append(PhaseCost(name, label, steps, flops, flops_gpu_hours(space, flops), unknown))
     return costs
 
 
@@ -122,8 +121,14 @@ def _members(space: SearchSpace, task: str) -> list[str]:
     return list(space.mixtures[task].tasks) if task in space.mixtures else [task]
 
 
-def _step_flops(entry: ModelEntry, phase: PhaseConfig) -> float:
+def phase_step_flops(entry: ModelEntry, phase: PhaseConfig) -> float:
+    """FLOPs of one optimizer step of `phase` (its batch size, every row at `max_length`)."""
     return step_flops(entry, phase.batch_size, phase.max_length)
+
+
+def flops_gpu_hours(space: SearchSpace, flops: float) -> float:
+    """FLOPs at the space's MFU and peak."""
+    return flops / (mfu_source(space)[0] * peak_flops(space)) / 3600
 
 
 def search_gpu_hours(space: SearchSpace, costs: list[PhaseCost]) -> float:

@@ -1,5 +1,5 @@
 """What a simulated search's steps cost in training FLOPs, priced per model and phase as `raytl plan` prices them
-(`step_flops` at the phase's batch size and `max_length`; `raytl.search.compute_plan`).
+(`compute_plan.phase_step_flops`: the phase's batch size, every row at `max_length`).
 
 Steps alone treat a step of XLM-R Base like a step of XLM-R XXL; the size ladder (`search.ladder`) saves by running
 the small models first, so only a count that weighs each step by its model's cost shows what it saves in GPU-hours.
@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
-from raytl.search.compute_plan import mfu_source, peak_flops
+from raytl.search.compute_plan import phase_step_flops
 from raytl.search.memory_plan import entries
-from raytl.training.memory import step_flops
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,8 @@ def step_prices(space: SearchSpace, target_steps: dict[str, int]) -> StepPrices:
     """Prices for `space`'s models and targets; `target_steps` as the simulated trials count them."""
     models = entries(space)
     return StepPrices(
-        intermediate={name: step_flops(entry, space.intermediate.batch_size, space.intermediate.max_length)
-                      for name, entry in models.items()},
-        target={(name, target): step_flops(entry, space.target_phase(target).batch_size,
-                                           space.target_phase(target).max_length)
+        intermediate={name: phase_step_flops(entry, space.intermediate) for name, entry in models.items()},
+        target={(name, target): phase_step_flops(entry, space.target_phase(target))
                 for name, entry in models.items() for target in space.targets},
         target_steps=target_steps)
 
@@ -59,7 +56,3 @@ def grid_flops(space: SearchSpace, prices: StepPrices) -> float:
         total += len(space.intermediate_tasks) * per_trial
     return len(space.seeds) * total
 
-
-def gpu_hours(space: SearchSpace, flops: float) -> float:
-    """FLOPs at `raytl plan`'s MFU and peak."""
-    return flops / (mfu_source(space)[0] * peak_flops(space)) / 3600

@@ -27,10 +27,10 @@ from ray import tune
 
 from raytl.config import NO_INTERMEDIATE, SearchSpace
 from raytl.errors import InputError
-from raytl.search.compute_plan import mfu_source
+from raytl.search.compute_plan import flops_gpu_hours, mfu_source
 from raytl.search.first_pass import finalist_space, run_first_pass
 from raytl.search.optuna_searcher import TransferSearch
-from raytl.search.sim_cost import StepPrices, gpu_hours, grid_flops, step_prices
+from raytl.search.sim_cost import StepPrices, grid_flops, step_prices
 from raytl.search.sim_first_pass import simulated_round, table_prior
 from raytl.search.sim_table import TransferTable
 from raytl.search.sim_trial import TargetPlan, TrialPlan, simulated_trial
@@ -274,13 +274,13 @@ def format_report(space: SearchSpace, results: list[SimResult]) -> str:
     in FLOPs (a step of a larger model costs more: the size ladder saves compute that steps do not show)."""
     grid, compute = grid_steps(space), grid_compute(space)
     lines = [f"grid (every model x intermediate at default lrs, run to completion): {grid:,} steps, "
-             f"~{gpu_hours(space, compute):.3g} GPU-hours at raytl plan's prices, MFU {mfu_source(space)[0]:g}",
+             f"~{flops_gpu_hours(space, compute):.3g} GPU-hours at raytl plan's prices, MFU {mfu_source(space)[0]:g}",
              "truth (best intermediate per target): " + ", ".join(f"{t}: {i}" for t, i in results[0].truth.items())]
     for result in results:
         states = ", ".join(f"{count} {state}" for state, count in sorted(result.optuna_states.items()))
         lines.append(f"seed {result.seed}: {result.trials} trials ({result.stopped} stopped early; Optuna: {states}), "
                      f"{result.steps:,} steps spent ({result.intermediate_steps:,} on intermediate phases; "
-                     f"~{gpu_hours(space, result.flops):.3g} GPU-hours)")
+                     f"~{flops_gpu_hours(space, result.flops):.3g} GPU-hours)")
         lines += [f"  {c.steps:>10,} steps  {c.target}: {c.intermediate} ({c.model}) {c.score:.2f}"
                   for c in result.changes]
         found = "never (a target's incumbent is not the truth at the end)" if result.found_at is None else (
